@@ -1,0 +1,24 @@
+# isslide: Sentinel-1 InSAR -> ISSLIDE dataset -> detectors.  snakemake --cores 16
+# Thin by design: config, validation, includes, rule all. Logic lives in src/isslide.
+
+
+# The embedded demo is the default; a --configfile replaces it (it is not merged into it).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/simulate.smk"
+include: "workflow/rules/insar.smk"
+include: "workflow/rules/labels.smk"
+include: "workflow/rules/dataset.smk"
+include: "workflow/rules/train.smk"
+
+
+rule all:
+    input:
+        interferogram_targets(),
+        dataset_targets(),
+        evaluation_targets(),
+    default_target: True

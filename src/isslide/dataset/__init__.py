@@ -1,0 +1,1 @@
+"""Labels, patch centres, the raw and ready-to-use datasets, and the training store."""

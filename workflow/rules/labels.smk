@@ -1,0 +1,1 @@
+# Rasterised annotations (issue: annotations -> datasets). Defines label rules.
