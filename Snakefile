@@ -17,8 +17,8 @@ include: "workflow/rules/train.smk"
 
 
 rule all:
+    default_target: True
     input:
         interferogram_targets(),
         dataset_targets(),
         evaluation_targets(),
-    default_target: True

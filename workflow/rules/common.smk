@@ -2,7 +2,14 @@
 import os
 import sys
 
-sys.path.insert(0, os.path.join(workflow.basedir, "src"))
+# The library is importable by the rules' scripts in any environment (pip, conda, cluster nodes).
+_SRC = os.path.join(workflow.basedir, "src")
+sys.path.insert(0, _SRC)
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        [_SRC, *filter(None, os.getenv("PYTHONPATH", "").split(os.pathsep))]
+    )
+)
 
 from snakemake.utils import validate
 
@@ -42,6 +49,7 @@ BACKEND = config["backend"]
 SIMULATED = sorted(n for n, s in PLAN.items() if s.source == "simulated")
 # A regex no stack name can match, so rules for simulated stacks never claim real data.
 SIMULATED_RE = "|".join(SIMULATED) if SIMULATED else "(?!)"
+INSAR_ENV = "../../envs/snap.yaml" if BACKEND == "snap" else "../../envs/geo.yaml"
 ANNOTATIONS = config["annotations"]["directory"]
 ANNOTATION_EXT = config["annotations"]["extension"]
 SYNTH = "resources/synthetic"
@@ -70,9 +78,14 @@ def pair_paths(pattern):
 
 
 def interferogram_targets():
-    return pair_paths(IFG + "/" + PAIR + "/coherence.tif") + pair_paths(
-        IFG + "/" + PAIR + "/phase.tif"
+    return pair_paths(f"{IFG}/{PAIR}/coherence.tif") + pair_paths(
+        f"{IFG}/{PAIR}/phase.tif"
     )
+
+
+def annotation_stem(stack, delay, reference, secondary):
+    """The annotation file of a pair, without extension (a pattern when given wildcards)."""
+    return f"{ANNOTATIONS}/{stack}/{delay}d/{reference}_{secondary}"
 
 
 def stack_dates(stack):
@@ -85,3 +98,108 @@ def log_path(rule, name):
 
 def bench_path(rule, name):
     return f"benchmarks/{rule}/{name}.tsv"
+
+
+# --- simulation stage ----------------------------------------------------------------------
+
+
+def simulation_params(wildcards):
+    return {
+        "simulation": config["simulation"],
+        "insar": config["insar"],
+        "seed": config["seed"],
+        "stack": config["stacks"][wildcards.sim_stack],
+        "dates": stack_dates(wildcards.sim_stack),
+        "delays": config["delays"],
+    }
+
+
+# --- InSAR stage -----------------------------------------------------------------------------
+
+
+PRODUCT_SUFFIX = ".snap" if BACKEND == "snap" else ".tif"
+
+
+def product_path(path):
+    """Path of an intermediate InSAR product: a GeoTIFF (embedded) or a DIMAP folder (SNAP)."""
+    return f"{path}{PRODUCT_SUFFIX}"
+
+
+def product(path):
+    """Output declaration of an intermediate InSAR product (temporary)."""
+    if BACKEND == "snap":
+        return temp(directory(product_path(path)))
+    return temp(product_path(path))
+
+
+def insar_params(wildcards):
+    """Only what the backend uses, so unrelated config edits never rerun InSAR jobs."""
+    params = {"insar": config["insar"], "backend": BACKEND}
+    if BACKEND == "snap":
+        stack = config["stacks"][wildcards.stack]
+        params["snap"] = config["snap"]
+        params["stack"] = {k: stack[k] for k in ("subswaths", "aoi", "track", "pass")}
+    return params
+
+
+def calibrate_input(wildcards):
+    if BACKEND == "snap":
+        date = next(d for d in PLAN[wildcards.stack].dates if fmt(d) == wildcards.date)
+        return {"products": [p.path for p in PLAN[wildcards.stack].products[date]]}
+    return {
+        "slc": f"{SYNTH}/{wildcards.stack}/slc/{wildcards.date}.tif",
+        "metadata": f"{SYNTH}/{wildcards.stack}/slc/{wildcards.date}.json",
+    }
+
+
+def dem_input(wildcards):
+    if BACKEND == "snap":
+        dem = config["snap"].get("dem", {}).get("external_file")
+        return {"dem": dem} if dem else {}
+    return {"dem": f"{SYNTH}/{wildcards.stack}/dem.tif"}
+
+
+def coregister_input(wildcards):
+    inputs = {
+        "reference": product_path(
+            f"{WORK}/{wildcards.stack}/orbit/{wildcards.reference}"
+        ),
+        "secondary": product_path(
+            f"{WORK}/{wildcards.stack}/orbit/{wildcards.secondary}"
+        ),
+    }
+    inputs.update(dem_input(wildcards))
+    return inputs
+
+
+def pair_step_input(previous):
+    """Input function: the previous per-pair product (and the DEM where the step needs it)."""
+
+    def inputs(wildcards):
+        out = {"product": product_path(f"{WORK}/{PAIR}/{previous}".format(**wildcards))}
+        if previous in ("interferogram", "multilooked"):
+            out.update(dem_input(wildcards))
+        return out
+
+    return inputs
+
+
+interferogram_input = pair_step_input("coregistered")
+topo_input = pair_step_input("interferogram")
+goldstein_input = pair_step_input("topo_removed")
+multilook_input = pair_step_input("goldstein")
+terrain_correct_input = pair_step_input("multilooked")
+
+
+# --- dataset stage (labels, centres, patches, raw and ready datasets) --------------------------
+
+
+def dataset_targets():
+    return []
+
+
+# --- training and evaluation stage ----------------------------------------------------------
+
+
+def evaluation_targets():
+    return []

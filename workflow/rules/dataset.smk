@@ -1,5 +1,1 @@
-# Patch centres, raw and ready-to-use datasets.
-
-
-def dataset_targets():
-    return []
+# Patch centres, raw and ready-to-use datasets. Input functions and dataset_targets(): common.smk.

@@ -1,1 +1,1 @@
-# Rasterised annotations (issue: annotations -> datasets). Defines label rules.
+# Rasterised annotations. Input functions: common.smk.

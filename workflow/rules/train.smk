@@ -1,5 +1,1 @@
-# Training and evaluation of the detectors.
-
-
-def evaluation_targets():
-    return []
+# Training and evaluation of the detectors. Input functions and evaluation_targets(): common.smk.
