@@ -1,0 +1,180 @@
+"""Workflow-level tests: the planned DAG, lint, bad inputs, and the end-to-end run.
+
+The end-to-end run executes the whole workflow on ``tests/configs/tiny.yaml`` in a temporary copy
+of the repository, exactly as a user runs it (``snakemake --cores 2``), and checks the final
+outputs of every stage.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import rasterio
+import yaml
+
+from test_foundation import product_names
+
+pytestmark = pytest.mark.workflow
+
+
+def snakemake(*args, cwd, check=True, timeout=1800):
+    cmd = [sys.executable, "-m", "snakemake", *args]
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
+    return proc
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The 'job count' table of a dry run."""
+    counts = {}
+    for line in output.splitlines():
+        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if m:
+            counts[m.group(1)] = int(m.group(2))
+    return counts
+
+
+def copy_repo(repo, dest):
+    """A clean copy of the project (tracked and untracked-not-ignored files), as a fresh clone."""
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=repo, capture_output=True, check=True
+    ).stdout.decode().split("\0")
+    for f in filter(None, files):
+        src = repo / f
+        if src.is_file():
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / f)
+    return dest
+
+
+@pytest.fixture
+def products(tmp_path):
+    d = tmp_path / "s1"
+    d.mkdir()
+    for name in product_names(20):
+        (d / name).touch()
+    return d
+
+
+def write_isslide_config(tmp_path, products, **changes):
+    cfg = yaml.safe_load(open("config/isslide.yaml"))
+    cfg["stacks"]["alps"]["products"] = str(products / "*.zip")
+    for key, value in changes.items():
+        cfg[key] = value
+    path = tmp_path / "isslide.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_demo_dag(repo):
+    out = snakemake("-n", "--cores", "2", cwd=repo).stdout
+    counts = job_counts(out)
+    assert counts["terrain_correct"] == 9
+    assert counts["calibrate"] == counts["apply_orbit"] == 5
+    for rule in ("coregister", "interferogram", "remove_topographic_phase", "goldstein", "multilook"):
+        assert counts[rule] == 9
+
+
+def test_isslide_dag_54_interferograms(repo, tmp_path, products, monkeypatch):
+    monkeypatch.chdir(repo)
+    cfg = write_isslide_config(tmp_path, products)
+    out = snakemake("-n", "--cores", "2", "--configfile", str(cfg), cwd=repo).stdout
+    counts = job_counts(out)
+    assert counts["calibrate"] == 20 and counts["apply_orbit"] == 20
+    assert counts["terrain_correct"] == 54
+    targets = re.findall(r"results/interferograms/alps/(\d+)d/(\d{8})_(\d{8})/phase\.tif", out)
+    by_delay = {d: len({t for t in targets if t[0] == d}) for d in ("6", "12", "18")}
+    assert by_delay == {"6": 19, "12": 18, "18": 17}
+
+
+def test_lint_is_clean(repo):
+    proc = snakemake("--lint", "--cores", "1", cwd=repo)
+    out = proc.stdout + proc.stderr
+    assert "Congratulations, your workflow is in a good condition!" in out, out[-3000:]
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("typo", "unknown key 'delay'"),
+        ("missing_dir", "does not exist"),
+        ("bad_name", "not a Sentinel-1 product name"),
+        ("bad_delay", "not a multiple of revisit_days"),
+        ("one_acquisition", "at least two"),
+    ],
+)
+def test_bad_input_fails_before_any_job(repo, tmp_path, products, monkeypatch, case, message):
+    monkeypatch.chdir(repo)
+    changes = {}
+    if case == "typo":
+        changes["delay"] = [6]
+    elif case == "bad_delay":
+        changes["delays"] = [6, 10]
+    elif case == "one_acquisition":
+        changes["dates"] = {"start": "2018-07-02", "end": "2018-07-07"}
+    cfg = write_isslide_config(tmp_path, products, **changes)
+    if case == "missing_dir":
+        data = yaml.safe_load(cfg.read_text())
+        data["stacks"]["alps"]["products"] = str(tmp_path / "nowhere" / "*.zip")
+        cfg.write_text(yaml.safe_dump(data))
+    if case == "bad_name":
+        (products / "S1A_IW_SLC__1SDV_2018_broken.zip").touch()
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    proc = snakemake(
+        "--cores", "1", "--snakefile", str(repo / "Snakefile"), "--configfile", str(cfg),
+        cwd=workdir, check=False,
+    )
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("isslide:")]
+    assert len(lines) == 1 and message in lines[0], proc.stderr[-3000:]
+    assert not (workdir / "results").exists()
+
+
+# --- end to end -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_run(repo, tmp_path_factory):
+    work = copy_repo(repo, tmp_path_factory.mktemp("e2e"))
+    proc = snakemake("--cores", "2", "--configfile", "tests/configs/tiny.yaml", cwd=work, timeout=2400)
+    return work, proc
+
+
+def test_e2e_interferograms(tiny_run):
+    work, _ = tiny_run
+    cfg = yaml.safe_load(open(work / "tests/configs/tiny.yaml"))
+    ifg = sorted((work / "results/interferograms/tiny").glob("*d/*_*/phase.tif"))
+    assert len(ifg) == 5
+    for phase_path in ifg:
+        with rasterio.open(phase_path) as ph, rasterio.open(phase_path.with_name("coherence.tif")) as co:
+            assert ph.crs.to_epsg() == 4326 and co.crs.to_epsg() == 4326
+            assert ph.nodata is not None and co.nodata is not None
+            assert ph.transform == co.transform and ph.shape == co.shape
+            assert math.isclose(ph.transform.a, cfg.get("insar", {}).get("pixel_spacing_deg", 1.315e-4))
+            phase = ph.read(1, masked=True)
+            coh = co.read(1, masked=True)
+            assert phase.count() > 0.5 * phase.size
+            assert float(phase.min()) >= -math.pi - 1e-6 and float(phase.max()) <= math.pi + 1e-6
+            assert 0 <= float(coh.min()) and float(coh.max()) <= 1
+        assert phase_path.with_name("layover_shadow.tif").exists()
+    # intermediates are temporary
+    assert not list((work / "results").glob("work/**/*.tif"))
+    # logs and benchmarks land where the layout says
+    assert list((work / "logs/terrain_correct").rglob("*.log"))
+    assert list((work / "benchmarks/goldstein").rglob("*.tsv"))
+
+
+def test_e2e_rerun_is_a_no_op(tiny_run):
+    work, _ = tiny_run
+    out = snakemake("-n", "--cores", "2", "--configfile", "tests/configs/tiny.yaml", cwd=work).stdout
+    assert "Nothing to be done" in out, out[-2000:]
