@@ -171,10 +171,11 @@ def layover_shadow(dem: np.ndarray, transform: Affine, geometry: SarGeometry) ->
     dz_dn, dz_de = np.gradient(dem.astype(np.float64), north_m, east_m)
     if transform.e < 0:  # rows go south
         dz_dn = -dz_dn
-    # slope along the ground look direction (towards the sensor is -right)
+    # Ground look direction is +right (away from the sensor). A slope FACING the sensor rises
+    # away from it: positive height gradient along +right.
     r = geometry.right
-    slope_towards_sensor = -(dz_de * r[0] + dz_dn * r[1])
-    angle = np.arctan(slope_towards_sensor)
+    slope_facing_sensor = dz_de * r[0] + dz_dn * r[1]
+    angle = np.arctan(slope_facing_sensor)
     inc = geometry.incidence(lon, lat, dem)
     out = np.zeros(dem.shape, np.uint8)
     out[angle > inc] = 1

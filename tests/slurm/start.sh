@@ -11,7 +11,7 @@
 #   - munge with the key Debian's package generated (one is made if missing),
 #   - /etc/slurm/slurm.conf with this node's real CPUs and memory (from `slurmd -C`),
 #     partitions "cpu" (default) and "gpu" on the same node, the names profiles/slurm uses;
-#     the node advertises one GPU GRES with no device behind it (gres.conf Count=1, no File), so
+#     the node advertises one GPU GRES backed by /dev/null (no real device), so
 #     the profile's GPU requests (--gpus=1 on partition gpu) are scheduled unchanged and
 #     the training code, seeing no CUDA device, runs on the CPU.
 # It refuses to overwrite a slurm.conf it did not write (a real site's cluster is left alone).
@@ -101,7 +101,7 @@ PartitionName=cpu Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes=$HOST Default=NO MaxTime=INFINITE State=UP
 CONF
 GRES_NEW=$(mktemp)
-printf '%s\n# One GPU GRES without a device: GPU jobs are scheduled, the code finds no CUDA device.\nNodeName=%s Name=gpu Count=1\n' "$MARK" "$HOST" >"$GRES_NEW"
+printf '%s\n# One GPU GRES backed by /dev/null, no real device: GPU jobs are scheduled, the code finds no CUDA device.\nNodeName=%s Name=gpu Count=1 File=/dev/null\n' "$MARK" "$HOST" >"$GRES_NEW"
 
 changed=0
 if ! cmp -s "$NEW" "$CONF"; then install -m 0644 "$NEW" "$CONF"; changed=1; fi
@@ -135,6 +135,7 @@ for _ in $(seq 60); do
     state=$(sinfo -h -n "$HOST" -o '%T' 2>/dev/null | head -n1 || true)
     case "$state" in
         idle*|mixed*|allocated*) break ;;
+        inval*) break ;;  # a config the node contradicts: resuming cannot help
         drain*|down*) scontrol update NodeName="$HOST" State=RESUME >/dev/null 2>&1 || true ;;
     esac
     sleep 1

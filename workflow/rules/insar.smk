@@ -49,129 +49,136 @@ rule apply_orbit:
         "../scripts/insar_step.py"
 
 
-rule coregister:
-    input:
-        unpack(coregister_input),
-    output:
-        product=product(
-            "results/work/{stack}/{delay}d/{reference}_{secondary}/coregistered"
-        ),
-    log:
-        "logs/coregister/{stack}/{delay}d/{reference}_{secondary}.log",
-    benchmark:
-        "benchmarks/coregister/{stack}/{delay}d/{reference}_{secondary}.tsv"
-    conda:
-        INSAR_ENV
-    threads: 2
-    resources:
-        mem_mb=8000,
-        runtime=120,
-    params:
-        step="coregister",
-        cfg=insar_params,
-    script:
-        "../scripts/insar_step.py"
+# --- snap.fuse (SNAP backend only) ---------------------------------------------------------
+# One gpt graph per pair instead of five rules: with snap.fuse the per-pair intermediate rules
+# (coregister ... multilook) are not defined, and terrain_correct takes the two orbit-corrected
+# acquisitions (coregister_input) and runs the fused graph (isslide.snap.chain.fused_graph).
+FUSED = BACKEND == "snap" and config["snap"]["fuse"]
+
+if not FUSED:
+
+    rule coregister:
+        input:
+            unpack(coregister_input),
+        output:
+            product=product(
+                "results/work/{stack}/{delay}d/{reference}_{secondary}/coregistered"
+            ),
+        log:
+            "logs/coregister/{stack}/{delay}d/{reference}_{secondary}.log",
+        benchmark:
+            "benchmarks/coregister/{stack}/{delay}d/{reference}_{secondary}.tsv"
+        conda:
+            INSAR_ENV
+        threads: 2
+        resources:
+            mem_mb=8000,
+            runtime=120,
+        params:
+            step="coregister",
+            cfg=insar_params,
+        script:
+            "../scripts/insar_step.py"
+
+    rule interferogram:
+        input:
+            unpack(interferogram_input),
+        output:
+            product=product(
+                "results/work/{stack}/{delay}d/{reference}_{secondary}/interferogram"
+            ),
+        log:
+            "logs/interferogram/{stack}/{delay}d/{reference}_{secondary}.log",
+        benchmark:
+            "benchmarks/interferogram/{stack}/{delay}d/{reference}_{secondary}.tsv"
+        conda:
+            INSAR_ENV
+        threads: 2
+        resources:
+            mem_mb=6000,
+            runtime=60,
+        params:
+            step="interferogram",
+            cfg=insar_params,
+        script:
+            "../scripts/insar_step.py"
+
+    rule remove_topographic_phase:
+        input:
+            unpack(topo_input),
+        output:
+            product=product(
+                "results/work/{stack}/{delay}d/{reference}_{secondary}/topo_removed"
+            ),
+        log:
+            "logs/remove_topographic_phase/{stack}/{delay}d/{reference}_{secondary}.log",
+        benchmark:
+            "benchmarks/remove_topographic_phase/{stack}/{delay}d/{reference}_{secondary}.tsv"
+        conda:
+            INSAR_ENV
+        threads: 2
+        resources:
+            mem_mb=6000,
+            runtime=60,
+        params:
+            step="remove_topographic_phase",
+            cfg=insar_params,
+        script:
+            "../scripts/insar_step.py"
+
+    rule goldstein:
+        input:
+            unpack(goldstein_input),
+        output:
+            product=product(
+                "results/work/{stack}/{delay}d/{reference}_{secondary}/goldstein"
+            ),
+        log:
+            "logs/goldstein/{stack}/{delay}d/{reference}_{secondary}.log",
+        benchmark:
+            "benchmarks/goldstein/{stack}/{delay}d/{reference}_{secondary}.tsv"
+        conda:
+            INSAR_ENV
+        threads: 2
+        resources:
+            mem_mb=6000,
+            runtime=60,
+        params:
+            step="goldstein",
+            cfg=insar_params,
+        script:
+            "../scripts/insar_step.py"
+
+    rule multilook:
+        input:
+            unpack(multilook_input),
+        output:
+            product=product(
+                "results/work/{stack}/{delay}d/{reference}_{secondary}/multilooked"
+            ),
+        log:
+            "logs/multilook/{stack}/{delay}d/{reference}_{secondary}.log",
+        benchmark:
+            "benchmarks/multilook/{stack}/{delay}d/{reference}_{secondary}.tsv"
+        conda:
+            INSAR_ENV
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=30,
+        params:
+            step="multilook",
+            cfg=insar_params,
+        script:
+            "../scripts/insar_step.py"
 
 
-rule interferogram:
-    input:
-        unpack(interferogram_input),
-    output:
-        product=product(
-            "results/work/{stack}/{delay}d/{reference}_{secondary}/interferogram"
-        ),
-    log:
-        "logs/interferogram/{stack}/{delay}d/{reference}_{secondary}.log",
-    benchmark:
-        "benchmarks/interferogram/{stack}/{delay}d/{reference}_{secondary}.tsv"
-    conda:
-        INSAR_ENV
-    threads: 2
-    resources:
-        mem_mb=6000,
-        runtime=60,
-    params:
-        step="interferogram",
-        cfg=insar_params,
-    script:
-        "../scripts/insar_step.py"
-
-
-rule remove_topographic_phase:
-    input:
-        unpack(topo_input),
-    output:
-        product=product(
-            "results/work/{stack}/{delay}d/{reference}_{secondary}/topo_removed"
-        ),
-    log:
-        "logs/remove_topographic_phase/{stack}/{delay}d/{reference}_{secondary}.log",
-    benchmark:
-        "benchmarks/remove_topographic_phase/{stack}/{delay}d/{reference}_{secondary}.tsv"
-    conda:
-        INSAR_ENV
-    threads: 2
-    resources:
-        mem_mb=6000,
-        runtime=60,
-    params:
-        step="remove_topographic_phase",
-        cfg=insar_params,
-    script:
-        "../scripts/insar_step.py"
-
-
-rule goldstein:
-    input:
-        unpack(goldstein_input),
-    output:
-        product=product(
-            "results/work/{stack}/{delay}d/{reference}_{secondary}/goldstein"
-        ),
-    log:
-        "logs/goldstein/{stack}/{delay}d/{reference}_{secondary}.log",
-    benchmark:
-        "benchmarks/goldstein/{stack}/{delay}d/{reference}_{secondary}.tsv"
-    conda:
-        INSAR_ENV
-    threads: 2
-    resources:
-        mem_mb=6000,
-        runtime=60,
-    params:
-        step="goldstein",
-        cfg=insar_params,
-    script:
-        "../scripts/insar_step.py"
-
-
-rule multilook:
-    input:
-        unpack(multilook_input),
-    output:
-        product=product(
-            "results/work/{stack}/{delay}d/{reference}_{secondary}/multilooked"
-        ),
-    log:
-        "logs/multilook/{stack}/{delay}d/{reference}_{secondary}.log",
-    benchmark:
-        "benchmarks/multilook/{stack}/{delay}d/{reference}_{secondary}.tsv"
-    conda:
-        INSAR_ENV
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=30,
-    params:
-        step="multilook",
-        cfg=insar_params,
-    script:
-        "../scripts/insar_step.py"
+# --- end of the snap.fuse conditional -------------------------------------------------------
 
 
 rule terrain_correct:
     input:
-        unpack(terrain_correct_input),
+        unpack(coregister_input if FUSED else terrain_correct_input),
     output:
         coherence="results/interferograms/{stack}/{delay}d/{reference}_{secondary}/coherence.tif",
         phase="results/interferograms/{stack}/{delay}d/{reference}_{secondary}/phase.tif",
@@ -182,10 +189,10 @@ rule terrain_correct:
         "benchmarks/terrain_correct/{stack}/{delay}d/{reference}_{secondary}.tsv"
     conda:
         INSAR_ENV
-    threads: 2
+    threads: 4 if FUSED else 2
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=16000 if FUSED else 4000,
+        runtime=240 if FUSED else 60,
     params:
         step="terrain_correct",
         cfg=insar_params,

@@ -13,6 +13,7 @@ rule simulate_scene:
         geometry="resources/synthetic/{sim_stack}/geometry.json",
         scene="resources/synthetic/{sim_stack}/scene.npz",
         areas="resources/synthetic/{sim_stack}/truth/areas.gpkg",
+        layover_shadow="resources/synthetic/{sim_stack}/truth/layover_shadow.tif",
     log:
         "logs/simulate_scene/{sim_stack}.log",
     benchmark:

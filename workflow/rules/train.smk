@@ -1,1 +1,90 @@
-# Training and evaluation of the detectors. Input functions and evaluation_targets(): common.smk.
+# Training and evaluation of the detectors (docs/training.md).
+# Per model: train -> evaluate; then Table I and the figures over all models.
+# GPU: train/evaluate declare resources gpu=1 unless training.device is cpu. Snakemake only
+# limits the resources given on the command line, so a CPU-only `snakemake --cores 2` runs them
+# (on the CPU when device is auto); `--resources gpu=1` serialises them on a one-GPU machine
+# and the SLURM profile turns gpu=1 into a GPU request.
+
+
+include: "train_helpers.smk"
+
+
+rule train:
+    input:
+        train="results/dataset/ready/train.npz",
+        eval="results/dataset/ready/eval.npz",
+        index="results/dataset/ready/index.csv",
+    output:
+        model="results/models/{model}/model.pt",
+        history="results/models/{model}/history.csv",
+    log:
+        "logs/train/{model}.log",
+    benchmark:
+        "benchmarks/train/{model}.tsv"
+    threads: config["training"]["threads"]
+    resources:
+        gpu=gpu_request,
+        mem_mb=16000,
+        runtime=2880,
+    params:
+        cfg=training_params,
+    script:
+        "../scripts/train_model.py"
+
+
+rule evaluate:
+    input:
+        model="results/models/{model}/model.pt",
+        eval="results/dataset/ready/eval.npz",
+    output:
+        predictions="results/evaluation/{model}/predictions.npz",
+        metrics="results/evaluation/{model}/metrics.json",
+    log:
+        "logs/evaluate/{model}.log",
+    benchmark:
+        "benchmarks/evaluate/{model}.tsv"
+    threads: config["training"]["threads"]
+    resources:
+        gpu=gpu_request,
+        mem_mb=16000,
+        runtime=120,
+    params:
+        cfg=evaluation_params,
+    script:
+        "../scripts/evaluate_model.py"
+
+
+rule evaluation_table:
+    input:
+        metrics=all_metrics,
+    output:
+        csv="results/evaluation/table.csv",
+        md="results/evaluation/table.md",
+    log:
+        "logs/evaluation_table/table.log",
+    params:
+        models=trained_models(),
+        reference=config["evaluation"]["reference_table"],
+    script:
+        "../scripts/evaluation_table.py"
+
+
+rule evaluation_figures:
+    input:
+        unpack(figure_inputs),
+    output:
+        figure3="results/evaluation/figures/figure3.png",
+        curves="results/evaluation/figures/training_curves.png",
+        pr="results/evaluation/figures/pr_curves.png",
+    log:
+        "logs/evaluation_figures/figures.log",
+    benchmark:
+        "benchmarks/evaluation_figures/figures.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+    params:
+        models=trained_models(),
+        samples=config["evaluation"]["figure_samples"],
+    script:
+        "../scripts/evaluation_figures.py"

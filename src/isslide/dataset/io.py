@@ -1,0 +1,158 @@
+"""Small I/O helpers shared by the label and dataset code: atomic writes, grids, links."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+
+from ..errors import IsslideError
+
+WGS84 = CRS.from_epsg(4326)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A raster grid: transform, shape and CRS (all rasters of a stack share one)."""
+
+    transform: Affine
+    height: int
+    width: int
+    crs: CRS | None
+
+    @classmethod
+    def of(cls, path: str) -> Grid:
+        try:
+            with rasterio.open(path) as src:
+                return cls(src.transform, src.height, src.width, src.crs)
+        except rasterio.errors.RasterioIOError as exc:
+            raise IsslideError(
+                f"{path}: cannot read raster ({exc}); rerun the step that makes it"
+            ) from None
+
+    def same_as(self, other: Grid, tol: float = 1e-9) -> bool:
+        return (
+            self.height == other.height
+            and self.width == other.width
+            and self.transform.almost_equals(other.transform, precision=tol)
+        )
+
+    def describe(self) -> str:
+        t = self.transform
+        return f"{self.width}x{self.height} px, origin ({t.c:.6f}, {t.f:.6f}), pixel {t.a:.3g}"
+
+
+def apply(transform: Affine, col, row):
+    """(x, y) of pixel coordinates (col, row) (scalars or arrays) through ``transform``."""
+    t = transform
+    return t.a * col + t.b * row + t.c, t.d * col + t.e * row + t.f
+
+
+def check_same_grid(reference: Grid, reference_path: str, path: str) -> Grid:
+    grid = Grid.of(path)
+    if not grid.same_as(reference):
+        raise IsslideError(
+            f"{path}: grid {grid.describe()} differs from {reference_path} ({reference.describe()}); "
+            "all rasters of a stack must share the interferograms' grid — rerun the steps that made them"
+        )
+    return grid
+
+
+@contextlib.contextmanager
+def atomic_path(path: str, suffix: str = ""):
+    """Yield a temporary path next to ``path``; rename it onto ``path`` on success."""
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        dir=directory, prefix=".part-", suffix=suffix or os.path.splitext(path)[1]
+    )
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str):
+    """Yield a temporary directory next to ``path``; it replaces ``path`` on success."""
+    parent = os.path.dirname(os.path.abspath(path)) or "."
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=parent, prefix=".part-" + os.path.basename(path) + "-")
+    try:
+        yield tmp
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_raster(
+    path: str,
+    array: np.ndarray,
+    transform: Affine,
+    crs,
+    nodata,
+    tags: dict | None = None,
+    compress: str | None = "deflate",
+) -> None:
+    """Write a single-band GeoTIFF atomically (tiled, compressed)."""
+    array = np.asarray(array)
+    profile = {
+        "driver": "GTiff",
+        "width": array.shape[1],
+        "height": array.shape[0],
+        "count": 1,
+        "dtype": array.dtype.name,
+        "crs": crs,
+        "transform": transform,
+        "nodata": nodata,
+    }
+    if compress:
+        profile.update(compress=compress, predictor=2 if array.dtype.kind in "iu" else 1)
+    if array.shape[0] >= 256 and array.shape[1] >= 256:
+        profile.update(tiled=True, blockxsize=256, blockysize=256)
+    with atomic_path(path, ".tif") as tmp:
+        with rasterio.Env(GDAL_PAM_ENABLED="NO"):
+            with rasterio.open(tmp, "w", **profile) as dst:
+                dst.write(array, 1)
+                if tags:
+                    dst.update_tags(
+                        **{k: v if isinstance(v, str) else json.dumps(v) for k, v in tags.items()}
+                    )
+
+
+def link_or_copy(src: str, dst: str) -> str:
+    """Hard-link ``src`` to ``dst`` (copy across file systems). Returns 'link' or 'copy'."""
+    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
+    try:
+        os.link(src, dst)
+        return "link"
+    except OSError:
+        shutil.copy2(src, dst)
+        return "copy"
+
+
+def write_json(path: str, data) -> None:
+    with atomic_path(path, ".json") as tmp:
+        with open(tmp, "w") as fh:
+            json.dump(data, fh, indent=2, sort_keys=False)
+            fh.write("\n")
+
+
+def write_csv(path: str, frame) -> None:
+    with atomic_path(path, ".csv") as tmp:
+        frame.to_csv(tmp, index=False)

@@ -1,0 +1,341 @@
+"""The ready-to-use dataset: patches around the centres, on every interferogram of a stack.
+
+For every centre (in a zone) and every interferogram of its stack, a ``size x size`` patch of
+coherence, phase, label and valid mask. Windows near the raster border are shifted inside it
+(never padded). ``has_motion`` is true when the patch has a labelled pixel on that
+interferogram; patches of areas without motion on an interferogram (a deactivation period) are
+kept with an all-zero label: the paper's "no-move" samples.
+
+:func:`extract_stack_patches` streams one interferogram at a time (windowed reads of the union
+of the patch windows, prefetching the next interferograms on ``threads`` threads) into the
+stack's store (:class:`~isslide.dataset.store.StoreWriter`), its index and the ISSLIDE layout.
+:func:`assemble` joins the stacks' stores into ``train.npz`` / ``eval.npz`` and ``index.csv``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pandas as pd
+import rasterio
+from numpy.lib.stride_tricks import sliding_window_view
+from rasterio.windows import Window
+
+from ..errors import IsslideError
+from ..labels import read_phenomena
+from .centres import read_centres
+from .io import Grid, apply, atomic_dir, check_same_grid, write_csv
+from .isslide import MASK_NODATA, NODATA, LayoutWriter, sample_id
+from .split import assign_split, held_out
+from .store import KEYS, StoreWriter, read_rows, read_store, store_layout
+
+log = logging.getLogger("isslide.dataset")
+
+INDEX_COLUMNS = [
+    "sample_id",
+    "stack",
+    "zone",
+    "delay",
+    "reference",
+    "secondary",
+    "lon",
+    "lat",
+    "row",
+    "col",
+    "phenomenon_id",
+    "class",
+    "confidence",
+    "has_motion",
+    "split",
+]
+
+
+def window_origin(row, col, size: int, height: int, width: int):
+    """Upper-left corner of the ``size`` window centred on (row, col), shifted inside the raster."""
+    if size > height or size > width:
+        raise IsslideError(
+            f"dataset.patch_size: {size} px is larger than the interferograms ({width}x{height} px); "
+            "lower dataset.patch_size"
+        )
+    r0 = np.clip(np.asarray(row) - size // 2, 0, height - size)
+    c0 = np.clip(np.asarray(col) - size // 2, 0, width - size)
+    return r0.astype(np.int64), c0.astype(np.int64)
+
+
+def _read_window(path: str, window: Window):
+    with rasterio.open(path) as src:
+        return src.read(1, window=window), src.nodata
+
+
+def _load_pair(pair: dict, r0, c0, size: int, window: Window):
+    """Read one interferogram's window and cut the patches (runs on a worker thread)."""
+    coh, cnd = _read_window(pair["coherence"], window)
+    pha, pnd = _read_window(pair["phase"], window)
+    lab, _ = _read_window(pair["label"], window)
+    rr, cc = r0 - window.row_off, c0 - window.col_off
+
+    def cut(a):
+        return sliding_window_view(a, (size, size))[rr, cc]
+
+    coh, pha, lab = cut(coh), cut(pha), cut(lab)
+    valid = (lab >= 0) & np.isfinite(coh) & np.isfinite(pha)
+    if cnd is not None:
+        valid &= coh != cnd
+    if pnd is not None:
+        valid &= pha != pnd
+    motion = (lab > 0) & valid
+    return {
+        "coherence_raw": np.where(valid, coh, NODATA).astype(np.float32),
+        "phase_raw": np.where(valid, pha, NODATA).astype(np.float32),
+        "coherence": np.where(valid, coh, 0).astype(np.float32),
+        "phase": np.where(valid, pha, 0).astype(np.float32),
+        "label": motion.astype(np.uint8),
+        "valid": valid.astype(np.uint8),
+        "mask": np.where(valid, motion, MASK_NODATA).astype(np.uint8),
+        "phenomena": read_phenomena(pair["label"]),
+    }
+
+
+def extract_stack_patches(
+    stack: str,
+    centres_path: str,
+    pairs: list[dict],
+    size: int,
+    store_path: str,
+    index_path: str,
+    layout_dir: str,
+    threads: int = 1,
+) -> pd.DataFrame:
+    """Write a stack's store, index and ISSLIDE layout. ``pairs``: dicts with delay, reference,
+    secondary and the paths coherence, phase, label. Returns the index."""
+    centres = read_centres(centres_path)
+    centres = centres[centres["zone"] != ""].reset_index(drop=True)
+    pairs = sorted(pairs, key=lambda p: (int(p["delay"]), p["reference"], p["secondary"]))
+    if not pairs:
+        raise IsslideError(f"stack {stack}: no interferograms to cut patches from")
+    grid = Grid.of(pairs[0]["label"])
+    for p in pairs:
+        for key in ("label", "coherence", "phase"):
+            check_same_grid(grid, pairs[0]["label"], p[key])
+    nc, npairs = len(centres), len(pairs)
+    r0, c0 = window_origin(
+        centres["row"].to_numpy(), centres["col"].to_numpy(), size, grid.height, grid.width
+    )
+    if nc:
+        window = Window(
+            int(c0.min()),
+            int(r0.min()),
+            int(c0.max() - c0.min()) + size,
+            int(r0.max() - r0.min()) + size,
+        )
+    else:
+        window = Window(0, 0, 1, 1)
+    pixel = (abs(grid.transform.a), abs(grid.transform.e))
+    ul_x, ul_y = apply(grid.transform, c0, r0)
+    pids = centres["phenomenon_id"].to_numpy().astype(np.int64)
+    ks = centres["k"].to_numpy().astype(np.int64)
+    blocks = []
+    with atomic_dir(layout_dir) as tmp_layout, StoreWriter(store_path, nc * npairs, size) as store:
+        layout = LayoutWriter(tmp_layout, size, pixel, grid.crs)
+        depth = max(1, int(threads))
+        with ThreadPoolExecutor(depth) as pool:
+            todo = iter(enumerate(pairs) if nc else [])
+            pending: deque = deque()
+
+            def fill():
+                # keep at most depth + 1 interferograms in flight: memory stays bounded
+                while len(pending) < depth + 1:
+                    item = next(todo, None)
+                    if item is None:
+                        return
+                    j, pair = item
+                    pending.append((j, pair, pool.submit(_load_pair, pair, r0, c0, size, window)))
+
+            fill()
+            while pending:
+                j, pair, future = pending.popleft()
+                fill()
+                data = future.result()
+                blocks.append(
+                    _emit(
+                        stack, pair, j, data, centres, pids, ks, r0, c0, ul_x, ul_y, store, layout
+                    )
+                )
+    index = pd.concat(blocks, ignore_index=True) if blocks else pd.DataFrame(columns=INDEX_COLUMNS)
+    if index["sample_id"].duplicated().any():
+        raise IsslideError(f"stack {stack}: duplicate sample ids; report this as a bug")
+    write_csv(index_path, index)
+    log.info(
+        "stack %s: %d centres x %d interferograms = %d samples (%d with motion)",
+        stack,
+        nc,
+        npairs,
+        len(index),
+        int(index["has_motion"].sum()) if len(index) else 0,
+    )
+    return index
+
+
+def _emit(
+    stack, pair, j, data, centres, pids, ks, r0, c0, ul_x, ul_y, store, layout
+) -> pd.DataFrame:
+    nc = len(centres)
+    delay, ref, sec = int(pair["delay"]), pair["reference"], pair["secondary"]
+    ifg = f"{ref}_{sec}"
+    sids = np.array(
+        [sample_id(stack, delay, ref, sec, p, k) for p, k in zip(pids, ks, strict=True)], np.int64
+    )
+    store.put(
+        j * nc,
+        coherence=data["coherence"],
+        phase=data["phase"],
+        label=data["label"],
+        valid=data["valid"],
+        sample_id=sids,
+    )
+    zones = centres["zone"].tolist()
+    for i in range(nc):
+        layout.write(
+            delay,
+            zones[i],
+            ifg,
+            int(pids[i]),
+            int(ks[i]),
+            float(ul_x[i]),
+            float(ul_y[i]),
+            data["coherence_raw"][i],
+            data["phase_raw"][i],
+            data["mask"][i],
+        )
+    phen = data["phenomena"]
+    cls = [
+        phen.get(int(p), {}).get("class", c) for p, c in zip(pids, centres["class"], strict=True)
+    ]
+    conf = [
+        int(phen.get(int(p), {}).get("confidence", c))
+        for p, c in zip(pids, centres["confidence"], strict=True)
+    ]
+    return pd.DataFrame(
+        {
+            "sample_id": sids,
+            "stack": stack,
+            "zone": centres["zone"].to_numpy(),
+            "role": centres["role"].to_numpy(),
+            "delay": delay,
+            "reference": ref,
+            "secondary": sec,
+            "lon": centres["lon"].to_numpy(),
+            "lat": centres["lat"].to_numpy(),
+            "row": centres["row"].to_numpy(),
+            "col": centres["col"].to_numpy(),
+            "phenomenon_id": pids,
+            "k": ks,
+            "class": cls,
+            "confidence": conf,
+            "annotated": [int(p) in phen for p in pids],
+            "has_motion": data["label"].reshape(nc, -1).any(axis=1),
+            "motion_pixels": data["label"].reshape(nc, -1).sum(axis=1),
+            "valid_fraction": data["valid"].reshape(nc, -1).mean(axis=1).round(4),
+            "window_row": r0,
+            "window_col": c0,
+        }
+    )
+
+
+def assemble(
+    stacks: dict[str, dict],
+    out_train: str,
+    out_eval: str,
+    out_index: str,
+    eval_fraction: float,
+    seed: int,
+    motion_only: bool = False,
+) -> pd.DataFrame:
+    """Split the stacks' samples and write ``train.npz``, ``eval.npz`` and ``index.csv``.
+
+    ``stacks``: name -> {"store": path, "index": path}.
+    """
+    frames, stores = [], {}
+    for name in sorted(stacks):
+        idx = pd.read_csv(
+            stacks[name]["index"], dtype={"reference": str, "secondary": str, "zone": str}
+        )
+        idx["zone"] = idx["zone"].fillna("")
+        idx["_stack_row"] = np.arange(len(idx))
+        keys = (idx["reference"] + "_" + idx["secondary"]).tolist()
+        out = held_out(keys, eval_fraction, seed=hash_seed(seed, name))
+        ho = np.array([k in out for k in keys], bool)
+        idx["held_out"] = ho
+        idx["split"] = assign_split(
+            idx["role"].fillna(""), ho, idx["has_motion"].astype(bool), motion_only
+        )
+        stores[name] = store_layout(stacks[name]["store"])
+        ids = read_store(stacks[name]["store"], mmap=True)["sample_id"]
+        if len(ids) != len(idx) or not np.array_equal(np.asarray(ids), idx["sample_id"].to_numpy()):
+            raise IsslideError(
+                f"{stacks[name]['store']}: does not match {stacks[name]['index']}; rerun extract_patches"
+            )
+        frames.append(idx)
+    index = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=INDEX_COLUMNS)
+    for split, path in (("train", out_train), ("eval", out_eval)):
+        sel = index[index["split"] == split]
+        size = _patch_size(stores)
+        with StoreWriter(path, len(sel), size) as writer:
+            at = 0
+            for name, grp in sel.groupby("stack", sort=True):
+                rows = grp["_stack_row"].to_numpy()
+                for s in range(0, len(rows), 1024):
+                    part = rows[s : s + 1024]
+                    writer.put(at, **read_rows(stacks[name]["store"], part, KEYS, stores[name]))
+                    at += len(part)
+    index = index.drop(columns=["_stack_row"])
+    cols = INDEX_COLUMNS + [c for c in index.columns if c not in INDEX_COLUMNS]
+    write_csv(out_index, index[cols])
+    log.info(
+        "dataset: %d samples: %d train, %d eval, %d unused",
+        len(index),
+        int((index["split"] == "train").sum()),
+        int((index["split"] == "eval").sum()),
+        int((index["split"] == "unused").sum()),
+    )
+    return index[cols]
+
+
+def hash_seed(seed: int, stack: str) -> int:
+    """The split seed of a stack (the config seed mixed with the stack name)."""
+    return int.from_bytes(
+        hashlib.blake2b(f"{seed}/{stack}".encode(), digest_size=4).digest(), "big"
+    )
+
+
+def _patch_size(layouts: dict) -> tuple[int, int]:
+    for layout in layouts.values():
+        shape = layout["coherence"][2]
+        if len(shape) == 3:
+            return shape[1], shape[2]
+    return (0, 0)
+
+
+def stack_pairs(
+    stack: str, pair_names: list[str], coherence: list[str], phase: list[str], labels: list[str]
+) -> list[dict]:
+    """Pair dicts from parallel lists (``pair_names`` like ``6d/20180702_20180708``)."""
+    out = []
+    for name, c, p, lab in zip(pair_names, coherence, phase, labels, strict=True):
+        delay, ifg = name.split("/")
+        ref, sec = ifg.split("_")
+        out.append(
+            {
+                "delay": int(delay.rstrip("d")),
+                "reference": ref,
+                "secondary": sec,
+                "coherence": c,
+                "phase": p,
+                "label": lab,
+            }
+        )
+    return out

@@ -1,0 +1,342 @@
+"""Annotations -> label rasters.
+
+One annotation file per interferogram (``{annotations}/{stack}/{delay}d/{reference}_{secondary}.shp``
+or ``.gpkg``) with polygons and the attributes ``id`` (int > 0, stable across interferograms),
+``class`` (Landslide | Rock Glacier | Unknown), ``confidence`` (1-3) and ``repetitions`` (int).
+:func:`read_annotations` validates it; :func:`rasterize_labels` burns the phenomenon ids onto
+the interferogram's grid:
+
+* int32 GeoTIFF, 0 background, the polygon's ``id`` inside it, -1 (also the nodata value) where
+  the interferogram is unusable: layover (1), shadow (2), nodata (255) in ``layover_shadow.tif``
+  or nodata coherence;
+* the per-id attributes (class, confidence, repetitions) are stored in the raster's
+  ``ISSLIDE_PHENOMENA`` tag (JSON), so instance, class and confidence are recoverable from the
+  label raster alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import rasterio
+import shapely
+from rasterio.features import rasterize
+from shapely.geometry import box
+
+from .dataset.io import WGS84, Grid, check_same_grid, write_raster
+from .errors import IsslideError
+
+log = logging.getLogger("isslide.labels")
+
+CLASSES = ("Landslide", "Rock Glacier", "Unknown")
+REQUIRED = ("id", "class", "confidence", "repetitions")
+INVALID = -1
+SHAPEFILE_SIDECARS = (".shp", ".shx", ".dbf", ".prj", ".cpg", ".qpj")
+TAG = "ISSLIDE_PHENOMENA"
+
+
+class AnnotationWarning(UserWarning):
+    """A problem in an annotation file that was repaired or is only reported."""
+
+
+def _warn(message: str) -> None:
+    log.warning(message)
+    warnings.warn(message, AnnotationWarning, stacklevel=3)
+
+
+def annotation_files(path: str) -> list[str]:
+    """The files that make up an annotation layer (a shapefile's existing sidecars, or the .gpkg)."""
+    stem, ext = os.path.splitext(path)
+    if ext.lower() != ".shp":
+        return [path]
+    return [stem + s for s in SHAPEFILE_SIDECARS if os.path.exists(stem + s)]
+
+
+def _column(frame: pd.DataFrame, field: str) -> str | None:
+    """The column holding ``field``; DBF truncates names to 10 characters ('repetition')."""
+    for col in frame.columns:
+        low = str(col).lower()
+        if low == field or (len(low) == 10 and field.startswith(low)):
+            return col
+    return None
+
+
+def _as_int(values: pd.Series, path: str, field: str, ids) -> np.ndarray:
+    numeric = pd.to_numeric(values, errors="coerce")
+    bad = numeric.isna() | (numeric != np.round(numeric))
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise IsslideError(
+            f"{path}: field '{field}' of feature {i} (id {ids[i]}) is {values.iloc[i]!r}, not an "
+            f"integer; fill it in"
+        )
+    return numeric.to_numpy().astype(np.int64)
+
+
+def _class_name(value, path: str, i: int) -> str:
+    text = " ".join(str(value).split()).lower() if value is not None else ""
+    for c in CLASSES:
+        if text == c.lower():
+            return c
+    raise IsslideError(
+        f"{path}: field 'class' of feature {i} is {value!r}; expected one of {', '.join(CLASSES)}"
+    )
+
+
+def _polygonal(geom):
+    """The polygonal part of a (repaired) geometry, or None."""
+    if geom is None or geom.is_empty:
+        return None
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    if geom.geom_type == "GeometryCollection":
+        parts = [g for g in geom.geoms if g.geom_type in ("Polygon", "MultiPolygon")]
+        if parts:
+            return shapely.union_all(parts)
+    return None
+
+
+def read_annotations(
+    path: str, bounds: tuple[float, float, float, float] | None = None
+) -> gpd.GeoDataFrame:
+    """Read and validate one annotation layer; return polygons in EPSG:4326.
+
+    Columns: ``id`` (int64), ``class``, ``confidence``, ``repetitions``, ``geometry``. Errors
+    (IsslideError, one line naming the file and field): missing file, no CRS, missing required
+    attribute, bad attribute value, non-polygon geometry. Warnings: invalid geometries repaired
+    with ``make_valid``, empty geometries dropped, polygons outside ``bounds`` (west, south,
+    east, north of the raster).
+    """
+    if not os.path.exists(path):
+        raise IsslideError(f"{path}: annotation file not found")
+    if path.lower().endswith(".shp"):
+        stem = os.path.splitext(path)[0]
+        for side in (".shx", ".dbf"):
+            if not os.path.exists(stem + side):
+                raise IsslideError(
+                    f"{path}: shapefile lacks its {side} file; copy the whole shapefile"
+                )
+    try:
+        frame = gpd.read_file(path, engine="pyogrio")
+    except Exception as exc:
+        raise IsslideError(
+            f"{path}: unreadable annotation file ({' '.join(str(exc).split())})"
+        ) from None
+    if frame.crs is None:
+        raise IsslideError(
+            f"{path}: field 'crs' missing (no .prj / no CRS); save the layer with its CRS (EPSG:4326)"
+        )
+    columns = {}
+    for field in REQUIRED:
+        col = _column(frame, field)
+        if col is None:
+            raise IsslideError(
+                f"{path}: required attribute '{field}' missing (have: {', '.join(map(str, frame.columns.drop('geometry')))}); "
+                f"add it (id, class, confidence, repetitions)"
+            )
+        columns[field] = col
+    out = gpd.GeoDataFrame(geometry=frame.geometry.copy(), crs=frame.crs)
+    if len(frame) == 0:
+        for field in REQUIRED:
+            out[field] = pd.Series(dtype="int64" if field != "class" else "object")
+        return out[list(REQUIRED) + ["geometry"]].to_crs(WGS84)
+    raw_ids = frame[columns["id"]].tolist()
+    ids = _as_int(frame[columns["id"]], path, "id", raw_ids)
+    if (ids <= 0).any():
+        i = int(np.flatnonzero(ids <= 0)[0])
+        raise IsslideError(
+            f"{path}: field 'id' of feature {i} is {ids[i]}; ids must be integers > 0"
+        )
+    out["id"] = ids
+    out["class"] = [_class_name(v, path, i) for i, v in enumerate(frame[columns["class"]])]
+    conf = _as_int(frame[columns["confidence"]], path, "confidence", raw_ids)
+    if ((conf < 1) | (conf > 3)).any():
+        i = int(np.flatnonzero((conf < 1) | (conf > 3))[0])
+        raise IsslideError(
+            f"{path}: field 'confidence' of feature {i} (id {ids[i]}) is {conf[i]}; expected 1, 2 or 3"
+        )
+    out["confidence"] = conf
+    out["repetitions"] = _as_int(frame[columns["repetitions"]], path, "repetitions", raw_ids)
+
+    geoms = []
+    keep = []
+    for i, geom in enumerate(out.geometry):
+        if geom is None or geom.is_empty:
+            _warn(f"{path}: feature {i} (id {ids[i]}) has an empty geometry; ignored")
+            continue
+        if geom.geom_type not in ("Polygon", "MultiPolygon"):
+            raise IsslideError(
+                f"{path}: feature {i} (id {ids[i]}) is a {geom.geom_type}; annotations must be polygons"
+            )
+        if not geom.is_valid:
+            reason = shapely.is_valid_reason(geom)
+            geom = _polygonal(shapely.make_valid(geom))
+            _warn(
+                f"{path}: feature {i} (id {ids[i]}) had an invalid geometry ({reason}); repaired with make_valid"
+            )
+            if geom is None:
+                _warn(
+                    f"{path}: feature {i} (id {ids[i]}) has no polygonal part after repair; ignored"
+                )
+                continue
+        geoms.append(geom)
+        keep.append(i)
+    out = out.iloc[keep].copy()
+    out = out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=frame.crs))
+    if out.crs != WGS84:
+        log.info("%s: reprojecting annotations from %s to EPSG:4326", path, out.crs.to_string())
+        out = out.to_crs(WGS84)
+    if bounds is not None and len(out):
+        outside = ~out.geometry.intersects(box(*bounds))
+        if outside.any():
+            lost = ", ".join(str(i) for i in out.loc[outside, "id"].tolist())
+            _warn(
+                f"{path}: polygon(s) with id {lost} lie outside the interferogram's extent; they cannot be labelled"
+            )
+    attrs = pd.DataFrame({"id": out["id"].to_numpy(), "class": out["class"].to_numpy()})
+    mixed = attrs.groupby("id")["class"].nunique()
+    for pid in mixed.index[mixed > 1]:
+        classes = sorted(attrs.loc[attrs["id"] == pid, "class"].unique())
+        _warn(f"{path}: id {pid} has several classes {classes}; using the first polygon's")
+    return out[list(REQUIRED) + ["geometry"]].reset_index(drop=True)
+
+
+def phenomena_table(annotations: gpd.GeoDataFrame) -> dict[str, dict]:
+    """id -> {class, confidence, repetitions} (first polygon's class, highest confidence)."""
+    frame = pd.DataFrame(
+        {
+            "id": annotations["id"].to_numpy(),
+            "class": annotations["class"].to_numpy(),
+            "confidence": annotations["confidence"].to_numpy(),
+            "repetitions": annotations["repetitions"].to_numpy(),
+        }
+    )
+    agg = frame.groupby("id", sort=True).agg(
+        {"class": "first", "confidence": "max", "repetitions": "max"}
+    )
+    return {
+        str(int(pid)): {
+            "class": str(row["class"]),
+            "confidence": int(row["confidence"]),
+            "repetitions": int(row["repetitions"]),
+        }
+        for pid, row in agg.iterrows()
+    }
+
+
+def read_phenomena(label_path: str) -> dict[int, dict]:
+    """The id -> attributes table stored in a label raster."""
+    with rasterio.open(label_path) as src:
+        text = src.tags().get(TAG)
+    if text is None:
+        raise IsslideError(
+            f"{label_path}: no {TAG} tag; not a label raster made by isslide, rerun rasterize_labels"
+        )
+    return {int(k): v for k, v in json.loads(text).items()}
+
+
+def invalid_mask(layover_path: str, coherence_path: str) -> tuple[np.ndarray, Grid]:
+    """True where the interferogram is unusable (layover, shadow, nodata)."""
+    grid = Grid.of(layover_path)
+    if grid.crs is None:
+        raise IsslideError(f"{layover_path}: raster has no CRS; rerun terrain_correct")
+    check_same_grid(grid, layover_path, coherence_path)
+    with rasterio.open(layover_path) as src:
+        ls = src.read(1)
+    with rasterio.open(coherence_path) as src:
+        coh = src.read(1)
+        nodata = src.nodata
+    bad = (ls == 1) | (ls == 2) | (ls == 255) | ~np.isfinite(coh)
+    if nodata is not None:
+        bad |= coh == nodata
+    return bad, grid
+
+
+def burn(annotations: gpd.GeoDataFrame, grid: Grid, all_touched: bool = False) -> np.ndarray:
+    """Rasterise polygon ids (int32, 0 background); larger polygons first so small ones stay visible."""
+    labels = np.zeros((grid.height, grid.width), np.int32)
+    if len(annotations) == 0:
+        return labels
+    frame = annotations
+    if grid.crs is not None and frame.crs is not None and grid.crs != frame.crs:
+        frame = frame.to_crs(grid.crs)
+    order = np.lexsort((frame["id"].to_numpy(), -shapely.area(frame.geometry.to_numpy())))
+    shapes = [(frame.geometry.iloc[i], int(frame["id"].iloc[i])) for i in order]
+    return rasterize(
+        shapes,
+        out=labels,
+        transform=grid.transform,
+        all_touched=bool(all_touched),
+        dtype=np.int32,
+    )
+
+
+def rasterize_labels(
+    annotation: str | None,
+    layover_shadow: str,
+    coherence: str,
+    output: str,
+    all_touched: bool = False,
+    missing: str = "error",
+) -> dict:
+    """Write the label raster of one interferogram; return a small summary.
+
+    ``annotation`` None (or a path that does not exist) means no annotation file: allowed only
+    when ``missing`` is ``"no_motion"`` (all-background labels), an error otherwise.
+    """
+    if annotation is None or not os.path.exists(annotation):
+        if missing != "no_motion":
+            raise IsslideError(
+                f"{annotation or output}: no annotation file for this interferogram; add it, or set "
+                "annotations.missing: no_motion if it has no annotated motion"
+            )
+        log.info(
+            "%s: no annotation file; no annotated motion (annotations.missing: no_motion)",
+            annotation,
+        )
+        annotations = gpd.GeoDataFrame(
+            {f: pd.Series(dtype="int64") for f in REQUIRED}, geometry=gpd.GeoSeries([], crs=WGS84)
+        )
+    else:
+        annotations = None
+    invalid, grid = invalid_mask(layover_shadow, coherence)
+    if annotations is None:
+        t = grid.transform
+        bounds = (t.c, t.f + t.e * grid.height, t.c + t.a * grid.width, t.f)
+        annotations = read_annotations(annotation, bounds=bounds)
+    labels = burn(annotations, grid, all_touched)
+    burnt = np.unique(labels[labels > 0])
+    lost = sorted(set(annotations["id"].astype(int)) - set(burnt.tolist()))
+    labels[invalid] = INVALID
+    after = set(np.unique(labels[labels > 0]).tolist())
+    masked = sorted(set(burnt.tolist()) - after)
+    if lost:
+        log.warning("%s: id(s) %s cover no pixel centre of the grid", annotation, lost)
+    if masked:
+        log.warning("%s: id(s) %s lie entirely in layover/shadow/nodata", annotation, masked)
+    table = phenomena_table(annotations)
+    write_raster(
+        output,
+        labels,
+        grid.transform,
+        grid.crs,
+        nodata=INVALID,
+        tags={
+            TAG: table,
+            "ISSLIDE_ANNOTATION": os.path.basename(annotation) if annotation else "none",
+        },
+    )
+    summary = {
+        "polygons": int(len(annotations)),
+        "areas": len(table),
+        "labelled_pixels": int((labels > 0).sum()),
+        "invalid_pixels": int(invalid.sum()),
+    }
+    log.info("%s: %s", output, summary)
+    return summary

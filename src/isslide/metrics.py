@@ -1,0 +1,239 @@
+"""Segmentation metrics of the ISSLIDE paper, in two conventions, with explicit empty-mask rules.
+
+Inputs are probabilities ``p`` (N, H, W), binary truth ``y`` and a ``valid`` mask; invalid pixels
+(layover, shadow, nodata) are ignored by every metric. A pixel is predicted positive when
+``p >= t``.
+
+Conventions (see docs/training.md):
+
+* ``paper``: per image i, precision P_i = TP/(TP+FP) and recall R_i = TP/(TP+FN); P and R are
+  averaged over images and F1 = 2 P R / (P + R) is taken from the averages; Dice_i =
+  2TP/(2TP+FP+FN) and IoU_i = TP/(TP+FP+FN) are averaged over images; HD_i is the Hausdorff
+  distance (largest distance, in pixels) between the border pixels of the predicted and of the
+  annotated mask, averaged over images. The threshold is the candidate that maximises this F1;
+  candidates are ``n_thresholds`` evenly spaced quantiles of the valid probabilities.
+* ``pooled``: TP, FP, FN summed over all valid pixels of all images; the threshold maximises the
+  pooled F1 over every distinct probability (exactly as scikit-learn's precision_recall_curve);
+  Dice (equal to F1 here) and IoU from the pooled counts; HD = the largest per-image HD (the
+  Hausdorff distance of the evaluation set seen as a mosaic of separate patches).
+
+AUC is the ROC AUC over all valid evaluation pixels (ties counted half, as roc_auc_score).
+
+Empty masks (no NaN anywhere): a ratio 0/0 is 1 when the prediction and the truth are both empty
+(perfect agreement on "nothing here") and 0 otherwise. So with both masks empty P = R = Dice =
+IoU = 1 and HD = 0; with exactly one mask empty P = R = Dice = IoU = 0 and HD = the patch
+diagonal sqrt((H-1)^2 + (W-1)^2), the largest distance possible in the patch. An F1 with
+P + R = 0 is 0. AUC needs both classes among the valid pixels; otherwise it is ``None`` (JSON
+null) and the evaluation step refuses such a set before computing anything.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+_CROSS = ndimage.generate_binary_structure(2, 1)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def ratio(num, den, both_empty) -> np.ndarray:
+    """num/den where den > 0; 1 where den == 0 and ``both_empty``; 0 otherwise."""
+    num = np.asarray(num, dtype=np.float64)
+    den = np.asarray(den, dtype=np.float64)
+    out = np.array(np.broadcast_to(np.where(both_empty, 1.0, 0.0), den.shape), dtype=np.float64)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+def f1_from(precision, recall) -> np.ndarray:
+    precision = np.asarray(precision, dtype=np.float64)
+    recall = np.asarray(recall, dtype=np.float64)
+    s = precision + recall
+    out = np.zeros_like(s)
+    np.divide(2 * precision * recall, s, out=out, where=s > 0)
+    return out
+
+
+def border(mask: np.ndarray) -> np.ndarray:
+    """Pixels of ``mask`` with a 4-neighbour outside it (the patch edge counts as outside)."""
+    mask = np.asarray(mask, dtype=bool)
+    return mask & ~ndimage.binary_erosion(mask, structure=_CROSS, border_value=0)
+
+
+def diagonal(shape) -> float:
+    h, w = shape[-2:]
+    return float(np.hypot(h - 1, w - 1))
+
+
+def hausdorff(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Largest Euclidean distance (pixels) between the borders of two masks, empty rules above."""
+    a, b = border(pred), border(truth)
+    has_a, has_b = a.any(), b.any()
+    if not has_a and not has_b:
+        return 0.0
+    if has_a != has_b:
+        return diagonal(a.shape)
+    to_b = ndimage.distance_transform_edt(~b)
+    to_a = ndimage.distance_transform_edt(~a)
+    return float(max(to_b[a].max(), to_a[b].max()))
+
+
+# ----------------------------------------------------------------------------- pooled pixels
+
+
+def pooled_curve(probs: np.ndarray, labels: np.ndarray):
+    """Distinct thresholds (descending) with cumulative TP and FP counts at ``p >= threshold``."""
+    p = np.asarray(probs, dtype=np.float64).ravel()
+    y = np.asarray(labels, dtype=bool).ravel()
+    order = np.argsort(p, kind="mergesort")[::-1]
+    p, y = p[order], y[order]
+    last = np.r_[np.flatnonzero(np.diff(p)), p.size - 1] if p.size else np.array([], dtype=int)
+    tps = np.cumsum(y)[last]
+    fps = (last + 1) - tps
+    return p[last], tps.astype(np.int64), fps.astype(np.int64)
+
+
+def roc_auc(probs: np.ndarray, labels: np.ndarray) -> float | None:
+    """ROC AUC (trapezoids over the exact ROC curve); None when one class is absent."""
+    _, tps, fps = pooled_curve(probs, labels)
+    if tps.size == 0 or tps[-1] == 0 or fps[-1] == 0:
+        return None
+    tpr = np.r_[0.0, tps / tps[-1]]
+    fpr = np.r_[0.0, fps / fps[-1]]
+    return float(np.trapezoid(tpr, fpr))
+
+
+def pooled_pr(probs: np.ndarray, labels: np.ndarray):
+    """(thresholds, precision, recall) over every distinct probability, descending thresholds."""
+    thr, tps, fps = pooled_curve(probs, labels)
+    npos = int(np.asarray(labels, dtype=bool).sum())
+    pred = tps + fps
+    fns = npos - tps
+    precision = ratio(tps, pred, (pred == 0) & (npos == 0))
+    recall = ratio(tps, tps + fns, (pred == 0) & (npos == 0))
+    return thr, precision, recall
+
+
+# ----------------------------------------------------------------------------- per image
+
+
+def candidate_thresholds(probs_valid: np.ndarray, n: int) -> np.ndarray:
+    """``n`` evenly spaced quantiles of the valid probabilities (distinct, ascending)."""
+    q = np.quantile(np.asarray(probs_valid, dtype=np.float64), np.linspace(0.0, 1.0, n))
+    return np.unique(q)
+
+
+def per_image_counts(probs, labels, valid, thresholds, chunk: int = 64):
+    """TP, FP, FN of each image (rows) at each threshold (columns), ``p >= t`` positive."""
+    probs = np.asarray(probs)
+    n = probs.shape[0]
+    t = np.asarray(thresholds, dtype=np.float64)
+    nt = t.size
+    tp = np.zeros((n, nt), dtype=np.int64)
+    fp = np.zeros((n, nt), dtype=np.int64)
+    npos = np.zeros(n, dtype=np.int64)
+    for s in range(0, n, chunk):
+        e = min(n, s + chunk)
+        p = np.asarray(probs[s:e], dtype=np.float64).reshape(e - s, -1)
+        y = np.asarray(labels[s:e], dtype=bool).reshape(e - s, -1)
+        v = np.asarray(valid[s:e], dtype=bool).reshape(e - s, -1)
+        # k = number of thresholds <= p: the pixel is positive at threshold j iff j < k.
+        k = np.searchsorted(t, p, side="right")
+        rows = np.broadcast_to(np.arange(e - s)[:, None], k.shape)
+        flat = rows * (nt + 1) + k
+        for out, sel in ((tp, y & v), (fp, ~y & v)):
+            hist = np.bincount(flat[sel], minlength=(e - s) * (nt + 1)).reshape(e - s, nt + 1)
+            # positive at j <=> k > j: reverse cumulative sum over k = j+1 .. nt
+            out[s:e] = np.cumsum(hist[:, ::-1], axis=1)[:, ::-1][:, 1:]
+        npos[s:e] = (y & v).sum(axis=1)
+    fn = npos[:, None] - tp
+    return tp, fp, fn
+
+
+def image_scores(tp, fp, fn) -> dict[str, np.ndarray]:
+    """Per-image precision, recall, Dice, IoU from counts (any matching shapes)."""
+    tp, fp, fn = (np.asarray(a, dtype=np.int64) for a in (tp, fp, fn))
+    both_empty = (tp + fp == 0) & (tp + fn == 0)
+    return {
+        "precision": ratio(tp, tp + fp, both_empty),
+        "recall": ratio(tp, tp + fn, both_empty),
+        "dice": ratio(2 * tp, 2 * tp + fp + fn, both_empty),
+        "iou": ratio(tp, tp + fp + fn, both_empty),
+    }
+
+
+def per_image_hausdorff(probs, labels, valid, threshold: float) -> np.ndarray:
+    probs = np.asarray(probs)
+    out = np.empty(probs.shape[0], dtype=np.float64)
+    for i in range(probs.shape[0]):
+        v = np.asarray(valid[i], dtype=bool)
+        pred = (probs[i] >= threshold) & v
+        truth = np.asarray(labels[i], dtype=bool) & v
+        out[i] = hausdorff(pred, truth)
+    return out
+
+
+# ----------------------------------------------------------------------------- both conventions
+
+
+def evaluate_arrays(probs, labels, valid, n_thresholds: int = 1001) -> dict:
+    """All metrics of both conventions at their F1-maximising thresholds (JSON-ready dict)."""
+    probs = np.asarray(probs, dtype=np.float32)
+    labels = np.asarray(labels).astype(bool)
+    valid = np.asarray(valid).astype(bool)
+    labels &= valid
+    pv, yv = probs[valid], labels[valid]
+    auc = roc_auc(pv, yv)
+
+    # paper: per-image P and R averaged, F1 from the averages
+    thr = candidate_thresholds(pv, n_thresholds) if pv.size else np.array([0.5])
+    tp, fp, fn = per_image_counts(probs, labels, valid, thr)
+    sc = image_scores(tp, fp, fn)
+    mp, mr = sc["precision"].mean(axis=0), sc["recall"].mean(axis=0)
+    f1 = f1_from(mp, mr)
+    j = int(np.argmax(f1))
+    t_paper = float(thr[j])
+    hd = per_image_hausdorff(probs, labels, valid, t_paper)
+    paper = {
+        "threshold": t_paper,
+        "precision": float(mp[j]),
+        "recall": float(mr[j]),
+        "f1": float(f1[j]),
+        "dice": float(sc["dice"][:, j].mean()),
+        "iou": float(sc["iou"][:, j].mean()),
+        "hd": float(hd.mean()),
+        "n_thresholds": int(thr.size),
+    }
+
+    # pooled: exact over every distinct probability
+    pthr, prec, rec = pooled_pr(pv, yv)
+    pf1 = f1_from(prec, rec)
+    k = int(np.argmax(pf1)) if pf1.size else 0
+    t_pooled = float(pthr[k]) if pthr.size else 0.5
+    ptp = int(((pv >= t_pooled) & yv).sum())
+    pfp = int(((pv >= t_pooled) & ~yv).sum())
+    pfn = int(yv.sum()) - ptp
+    ps = image_scores(ptp, pfp, pfn)
+    hd_pooled = per_image_hausdorff(probs, labels, valid, t_pooled)
+    pooled = {
+        "threshold": t_pooled,
+        "precision": float(ps["precision"]),
+        "recall": float(ps["recall"]),
+        "f1": float(f1_from(ps["precision"], ps["recall"])),
+        "dice": float(ps["dice"]),
+        "iou": float(ps["iou"]),
+        "hd": float(hd_pooled.max()) if hd_pooled.size else 0.0,
+        "tp": ptp,
+        "fp": pfp,
+        "fn": pfn,
+    }
+    return {
+        "auc": auc,
+        "n_images": int(probs.shape[0]),
+        "n_valid_pixels": int(valid.sum()),
+        "n_positive_pixels": int(yv.sum()),
+        "paper": paper,
+        "pooled": pooled,
+    }

@@ -1,0 +1,122 @@
+"""Slow-moving areas (landslides, rock glaciers) and decoys: shapes, "bubble" profiles, placement.
+
+An area is a star-shaped lobe around its centre: an ellipse with semi-axes ``a`` (along the long
+axis, oriented downslope) and ``b``, whose radius is modulated by low-order harmonics
+``r(phi) = r_ellipse(phi) * (1 + sum_k c_k cos(k phi + p_k))``. The normalised radius
+``rho = |p - centre| / r(phi)`` is < 1 inside; the motion profile ``(1 - rho**2) ** 1.5`` is 1 at
+the centre and fades to 0 on the border (the "bubble" of a landslide in an interferogram).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import shapely
+
+from .terrain import M_PER_DEG
+
+N_HARMONICS = 4
+PROFILE_EXPONENT = 1.5
+CLASSES = ("Landslide", "Rock Glacier")
+LANDSLIDE, ROCK_GLACIER = 0, 1
+
+
+def local_xy(lon, lat, clon, clat, orient):
+    """Coordinates (m) along / across the long axis (orientation ``orient``, rad from east)."""
+    e = (np.asarray(lon) - clon) * M_PER_DEG * math.cos(math.radians(clat))
+    n = (np.asarray(lat) - clat) * M_PER_DEG
+    c, s = math.cos(orient), math.sin(orient)
+    return e * c + n * s, -e * s + n * c
+
+
+def radius(phi, a, b, harm):
+    """Boundary radius (m) at polar angle ``phi`` of the local frame; ``harm`` (K, 2) amp/phase."""
+    r = a * b / np.sqrt((b * np.cos(phi)) ** 2 + (a * np.sin(phi)) ** 2)
+    mod = np.ones_like(phi)
+    for k, (amp, ph) in enumerate(harm, start=1):
+        mod = mod + amp * np.cos(k * phi + ph)
+    return r * mod
+
+
+def normalised_radius(lon, lat, clon, clat, orient, a, b, harm):
+    x, y = local_xy(lon, lat, clon, clat, orient)
+    phi = np.arctan2(y, x)
+    return np.hypot(x, y) / radius(phi, a, b, harm)
+
+
+def profile(lon, lat, clon, clat, orient, a, b, harm):
+    """Bubble profile in [0, 1] (1 at the centre, 0 on and outside the border)."""
+    rho = normalised_radius(lon, lat, clon, clat, orient, a, b, harm)
+    return np.clip(1.0 - rho**2, 0.0, None) ** PROFILE_EXPONENT
+
+
+def extent_m(a, b, harm) -> float:
+    """Upper bound of the boundary radius (m)."""
+    return max(a, b) * (1.0 + float(np.abs(np.asarray(harm)[:, 0]).sum()))
+
+
+def polygon(clon, clat, orient, a, b, harm, n_vertices: int = 72, jitter=None):
+    """The boundary as a shapely Polygon in lon/lat; ``jitter`` (n_vertices,) metres added to r."""
+    phi = np.linspace(-math.pi, math.pi, n_vertices, endpoint=False)
+    r = radius(phi, a, b, harm)
+    if jitter is not None:
+        r = np.maximum(r + jitter, 0.2 * r)
+    x, y = r * np.cos(phi), r * np.sin(phi)
+    c, s = math.cos(orient), math.sin(orient)
+    e, n = x * c - y * s, x * s + y * c
+    lon = clon + e / (M_PER_DEG * math.cos(math.radians(clat)))
+    lat = clat + n / M_PER_DEG
+    return shapely.Polygon(np.column_stack([lon, lat]))
+
+
+def random_harmonics(gen: np.random.Generator, lobate: bool) -> np.ndarray:
+    """(K, 2) amplitudes and phases; lobate shapes get a strong order-1 (tongue) term."""
+    amps = gen.uniform(0.0, 1.0, N_HARMONICS) * np.array([0.12, 0.08, 0.05, 0.03])
+    if lobate:
+        amps[0] = gen.uniform(0.1, 0.2)
+        amps[2] = gen.uniform(0.03, 0.08)
+    return np.column_stack([amps, gen.uniform(-math.pi, math.pi, N_HARMONICS)])
+
+
+def activity(gen: np.random.Generator, n_intervals: int, cfg: dict, always: bool) -> np.ndarray:
+    """Active (True) or not per interval between consecutive acquisitions: a two-state chain."""
+    out = np.ones(n_intervals, bool)
+    if always or n_intervals == 0:
+        return out
+    state = gen.random() < cfg["start_active_probability"]
+    for i in range(n_intervals):
+        out[i] = state
+        if state:
+            state = gen.random() >= cfg["stop_probability"]
+        else:
+            state = gen.random() < cfg["restart_probability"]
+    return out
+
+
+def bubble_sum(lon, lat, centres, params, weights):
+    """Sum over shapes of ``weight * profile``; ``params`` rows (orient, a, b), harmonics list.
+
+    Only the points inside each shape's bounding box are evaluated (no loop over pixels).
+    ``lon``/``lat`` are 1-D arrays of points.
+    """
+    lon = np.asarray(lon)
+    lat = np.asarray(lat)
+    out = np.zeros(lon.shape, np.float64)
+    if not len(centres):
+        return out
+    for (clon, clat), (orient, a, b, harm), w in zip(centres, params, weights, strict=True):
+        if w == 0:
+            continue
+        ext = extent_m(a, b, harm)
+        dlon = ext / (M_PER_DEG * math.cos(math.radians(clat)))
+        dlat = ext / M_PER_DEG
+        sel = np.flatnonzero(
+            (lon >= clon - dlon)
+            & (lon <= clon + dlon)
+            & (lat >= clat - dlat)
+            & (lat <= clat + dlat)
+        )
+        if sel.size:
+            out[sel] += w * profile(lon[sel], lat[sel], clon, clat, orient, a, b, harm)
+    return out

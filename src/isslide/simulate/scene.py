@@ -1,0 +1,644 @@
+"""The simulated scene: terrain, radar geometry, land cover, moving areas, decoys, per-date draws.
+
+Everything random is drawn here from the config seed (except the per-pixel fields: speckle,
+turbulence and thermal noise, which each acquisition draws from its own seeded streams), and
+stored in ``scene.npz`` so that every later job sees the same world.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from affine import Affine
+
+from ..errors import IsslideError
+from ..geometry import Orbit, SarGeometry, layover_shadow
+from . import areas as A
+from .fields import rng
+from .io import write_json, write_npz, write_raster, write_vector
+from .terrain import (
+    COVER,
+    DISTURBED,
+    FOREST,
+    M_PER_DEG,
+    MEADOW,
+    ROCK,
+    SNOW,
+    WATER,
+    expand,
+    gradients,
+    grid,
+    land_cover,
+    procedural_dem,
+    read_dem,
+    scene_bounds,
+)
+
+log = logging.getLogger("isslide.simulate")
+
+HEADINGS = {"descending": 190.0, "ascending": 350.0}
+DEM_NODATA = -9999.0
+# Preference of each land cover for hosting a monitored moving area (coherent cover is favoured,
+# as in the inventories made from interferograms).
+COVER_PREFERENCE = {ROCK: 1.0, MEADOW: 1.0, FOREST: 0.25, SNOW: 0.2, WATER: 0.0, DISTURBED: 0.0}
+
+
+def parse_dates(dates) -> list[dt.date]:
+    out = []
+    for d in dates:
+        d = str(d)
+        out.append(
+            dt.datetime.strptime(d, "%Y%m%d").date() if "-" not in d else dt.date.fromisoformat(d)
+        )
+    return out
+
+
+@dataclass
+class Scene:
+    stack: str
+    seed: int
+    sim: dict
+    geometry: SarGeometry
+    bounds: tuple
+    dem: np.ndarray
+    dem_transform: Affine
+    cover: np.ndarray
+    dates: list
+    orbits: np.ndarray  # (n_dates, 4) precise Orbit fields
+    orbit_errors: np.ndarray  # (n_dates, 4) annotated - precise
+    misregistration: np.ndarray  # (n_dates, 2) azimuth, range pixels
+    aps_stratified: np.ndarray  # (n_dates,) rad per km of height
+    gains: np.ndarray  # (n_dates,) calibration gain of each product
+    areas: dict = field(default_factory=dict)
+    decoys: dict = field(default_factory=dict)
+    blobs: dict = field(default_factory=dict)
+
+    # -- convenience -----------------------------------------------------------------------
+    @property
+    def n_areas(self) -> int:
+        return len(self.areas.get("id", []))
+
+    def date_index(self, date) -> int:
+        date = parse_dates([date])[0]
+        try:
+            return self.dates.index(date)
+        except ValueError:
+            raise IsslideError(
+                f"date {date}: not one of the simulated acquisitions of stack {self.stack} "
+                f"({self.dates[0]}..{self.dates[-1]}); rerun simulate_scene"
+            ) from None
+
+    def precise_orbit(self, i: int) -> Orbit:
+        return Orbit(*map(float, self.orbits[i]))
+
+    def annotated_orbit(self, i: int) -> Orbit:
+        return Orbit(*map(float, self.orbits[i] + self.orbit_errors[i]))
+
+    def active_days(self, i: int, j: int) -> np.ndarray:
+        """Days of activity of each area between acquisitions i < j."""
+        days = np.diff([d.toordinal() for d in self.dates]).astype(float)
+        act = self.areas["activity"][:, i:j]
+        return (act * days[i:j]).sum(axis=1)
+
+    def displacement(self, i: int) -> np.ndarray:
+        """Line-of-sight displacement (m, range increase) of each area's centre at date i."""
+        return self.areas["velocity"] * self.active_days(0, i) / 6.0
+
+    def area_shapes(self):
+        ar = self.areas
+        centres = list(zip(ar["lon"], ar["lat"], strict=True))
+        params = [
+            (o, a, b, h)
+            for o, a, b, h in zip(ar["orient"], ar["a"], ar["b"], ar["harm"], strict=True)
+        ]
+        return centres, params
+
+    def decoy_shapes(self):
+        dc = self.decoys
+        centres = list(zip(dc["lon"], dc["lat"], strict=True))
+        params = [
+            (o, a, b, h)
+            for o, a, b, h in zip(dc["orient"], dc["a"], dc["b"], dc["harm"], strict=True)
+        ]
+        return centres, params
+
+    def surface_table(self, key: str) -> np.ndarray:
+        return np.array([float(self.sim["surfaces"][c][key]) for c in COVER])
+
+    # -- persistence ------------------------------------------------------------------------
+    def save(self, path) -> None:
+        meta = {
+            "stack": self.stack,
+            "seed": self.seed,
+            "sim": self.sim,
+            "geometry": self.geometry.to_dict(),
+            "bounds": list(self.bounds),
+            "dates": [d.isoformat() for d in self.dates],
+            "dem_transform": list(self.dem_transform)[:6],
+        }
+        arrays = dict(
+            meta=np.array(json.dumps(meta)),
+            dem=self.dem,
+            cover=self.cover,
+            orbits=self.orbits,
+            orbit_errors=self.orbit_errors,
+            misregistration=self.misregistration,
+            aps_stratified=self.aps_stratified,
+            gains=self.gains,
+        )
+        for prefix, group in (
+            ("area_", self.areas),
+            ("decoy_", self.decoys),
+            ("blob_", self.blobs),
+        ):
+            for k, v in group.items():
+                arrays[prefix + k] = np.asarray(v)
+        write_npz(path, **arrays)
+
+    @classmethod
+    def load(cls, path) -> Scene:
+        try:
+            z = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise IsslideError(
+                f"{path}: cannot read the simulated scene ({exc}); rerun simulate_scene"
+            ) from None
+        with z:
+            meta = json.loads(str(z["meta"]))
+            groups = {"area_": {}, "decoy_": {}, "blob_": {}}
+            for k in z.files:
+                for prefix, g in groups.items():
+                    if k.startswith(prefix):
+                        g[k[len(prefix) :]] = z[k]
+            return cls(
+                stack=meta["stack"],
+                seed=meta["seed"],
+                sim=meta["sim"],
+                geometry=SarGeometry.from_dict(meta["geometry"]),
+                bounds=tuple(meta["bounds"]),
+                dem=z["dem"],
+                dem_transform=Affine(*meta["dem_transform"]),
+                cover=z["cover"],
+                dates=[dt.date.fromisoformat(d) for d in meta["dates"]],
+                orbits=z["orbits"],
+                orbit_errors=z["orbit_errors"],
+                misregistration=z["misregistration"],
+                aps_stratified=z["aps_stratified"],
+                gains=z["gains"],
+                areas=groups["area_"],
+                decoys=groups["decoy_"],
+                blobs=groups["blob_"],
+            )
+
+
+# -- building ---------------------------------------------------------------------------------
+def _geometry(sim: dict, stack_cfg: dict, bounds, dem, transform) -> SarGeometry:
+    radar = sim["radar"]
+    heading = radar["heading_deg"]
+    if heading is None:
+        heading = HEADINGS[stack_cfg.get("pass", "descending")]
+    lon0, lat0 = sim["center"]
+    g = SarGeometry(
+        lon0=float(lon0),
+        lat0=float(lat0),
+        heading_deg=float(heading),
+        incidence_deg=float(radar["incidence_deg"]),
+        azimuth_spacing=float(radar["azimuth_spacing_m"]),
+        range_spacing=float(radar["range_spacing_m"]),
+    )
+    w, s, e, n = bounds
+    rows, cols = np.indices(dem.shape)
+    lon = transform.c + (cols + 0.5) * transform.a
+    lat = transform.f + (rows + 0.5) * transform.e
+    inside = (lon >= w) & (lon <= e) & (lat >= s) & (lat <= n)
+    g = g.fit_grid(lon[inside], lat[inside], dem[inside].astype(np.float64), margin=8)
+    d = g.to_dict()
+    d["extra"] = {"bounds": [float(w), float(s), float(e), float(n)], "simulated": True}
+    return SarGeometry.from_dict(d)
+
+
+def _check_zones(stack: str, stack_cfg: dict, bounds) -> dict:
+    w, s, e, n = bounds
+    zones = {}
+    for name, z in stack_cfg.get("zones", {}).items():
+        zw, zs, ze, zn = z["bbox"]
+        cw, cs, ce, cn = max(zw, w), max(zs, s), min(ze, e), min(zn, n)
+        if ce <= cw or cn <= cs:
+            raise IsslideError(
+                f"stacks.{stack}.zones.{name}.bbox {z['bbox']} lies outside the simulated scene "
+                f"[{w:.4f}, {s:.4f}, {e:.4f}, {n:.4f}]; move the zone or simulation.center/size_km"
+            )
+        zones[name] = (cw, cs, ce, cn)
+    return zones
+
+
+def _place(
+    gen, n, cands_lon, cands_lat, weight, sizes, lobate_fn, scene_box, existing, gx, gy, margin_m
+):
+    """Draw up to n non-overlapping star shapes centred on weighted candidate cells."""
+    out = []
+    if weight.sum() <= 0:
+        return out
+    p = weight / weight.sum()
+    tries = 0
+    while len(out) < n and tries < 400 * max(n, 1):
+        tries += 1
+        k = gen.choice(len(p), p=p)
+        clon, clat = float(cands_lon[k]), float(cands_lat[k])
+        lobate = lobate_fn(k)
+        length = math.exp(gen.uniform(math.log(sizes[0]), math.log(sizes[1])))
+        aspect = gen.uniform(0.8, 1.6) if lobate else gen.uniform(1.5, 3.5)
+        a, b = length / 2.0, length / 2.0 / aspect
+        downslope = math.atan2(-gy[k], -gx[k])  # radians from east
+        orient = downslope + gen.normal(0.0, math.radians(12))
+        harm = A.random_harmonics(gen, lobate)
+        poly = A.polygon(clon, clat, orient, a, b, harm)
+        if not poly.is_valid or not scene_box.contains(poly):
+            continue
+        buf = margin_m / M_PER_DEG
+        if any(poly.buffer(buf).intersects(q) for q in existing):
+            continue
+        existing.append(poly)
+        out.append((clon, clat, orient, a, b, harm, lobate, k))
+    return out
+
+
+def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
+    """Draw the whole world of one simulated stack from the config (no file written)."""
+    sim = params["simulation"]
+    seed = int(params["seed"])
+    stack_cfg = params["stack"]
+    dates = parse_dates(params["dates"])
+    if len(dates) < 2:
+        raise IsslideError(f"stacks.{stack}: a simulated stack needs at least two dates")
+    lat0 = float(sim["center"][1])
+    bounds = scene_bounds(sim)
+    zones = _check_zones(stack, stack_cfg, bounds)
+    dem_bounds = expand(bounds, sim["dem_margin_km"] * 1e3, lat0)
+    spacing = float(sim["dem_spacing_deg"])
+    transform, width, height = grid(dem_bounds, spacing, spacing)
+    path = dem_path if dem_path is not None else sim["dem"]
+    if path:
+        dem = read_dem(str(path), dem_bounds, transform, width, height)
+    else:
+        dem = procedural_dem(sim, seed, stack, transform, width, height)
+    geometry = _geometry(sim, stack_cfg, bounds, dem, transform)
+    cover = land_cover(dem, transform, sim, seed, stack)
+    gx, gy = gradients(dem, transform, lat0)
+    slope = np.degrees(np.arctan(np.hypot(gx, gy)))
+    rows, cols = np.indices(dem.shape)
+    lon = transform.c + (cols + 0.5) * transform.a
+    lat = transform.f + (rows + 0.5) * transform.e
+    ls = layover_shadow(dem, transform, geometry)
+
+    # -- moving areas ---------------------------------------------------------------------
+    gen = rng(seed, stack, "areas")
+    acfg = sim["areas"]
+    n_total = int(acfg["count"])
+    inner = expand(bounds, -150.0, lat0)
+    scene_box = shapely.box(*inner)
+    treeline = np.quantile(dem, sim["land_cover"]["treeline_quantile"])
+    pref = np.vectorize(COVER_PREFERENCE.get)(cover).astype(float)
+    slope_ok = np.clip((slope - 8.0) / 10.0, 0, 1) * np.clip((45.0 - slope) / 10.0, 0, 1)
+    base_w = pref * slope_ok * (ls == 0)
+    rg_frac = float(acfg["rock_glacier_fraction"])
+    high = dem >= treeline
+    # class decided per candidate: rock glaciers only above the treeline
+    rg_draw = gen.random(dem.shape) < rg_frac
+
+    def lobate_of(flat_index_map):
+        return lambda k: bool(
+            high.ravel()[flat_index_map[k]] and rg_draw.ravel()[flat_index_map[k]]
+        )
+
+    placed = []
+    existing = []
+    guaranteed = set()
+    vel_lo, vel_hi = acfg["velocity_mm_per_6d"]
+    sizes = acfg["size_m"]
+    # at least per_zone_min areas in each zone, on coherent cover (so each zone sees motion)
+    for name, (zw, zs, ze, zn) in zones.items():
+        inz = (lon >= zw) & (lon <= ze) & (lat >= zs) & (lat <= zn)
+        w_z = base_w * inz * np.isin(cover, (ROCK, MEADOW))
+        if w_z.sum() <= 0:
+            w_z = base_w * inz
+        idx = np.flatnonzero(w_z.ravel() > 0)
+        want = min(int(acfg["per_zone_min"]), n_total - len(placed))
+        got = _place(
+            gen,
+            want,
+            lon.ravel()[idx],
+            lat.ravel()[idx],
+            w_z.ravel()[idx],
+            (max(sizes[0], min(150.0, sizes[1])), sizes[1]),
+            lobate_of(idx),
+            scene_box,
+            existing,
+            gx.ravel()[idx],
+            gy.ravel()[idx],
+            30.0,
+        )
+        for item in got:
+            guaranteed.add(len(placed))
+            placed.append((*item[:7], name))
+    idx = np.flatnonzero(base_w.ravel() > 0)
+    got = _place(
+        gen,
+        n_total - len(placed),
+        lon.ravel()[idx],
+        lat.ravel()[idx],
+        base_w.ravel()[idx],
+        sizes,
+        lobate_of(idx),
+        scene_box,
+        existing,
+        gx.ravel()[idx],
+        gy.ravel()[idx],
+        30.0,
+    )
+    placed.extend((*item[:7], "") for item in got)
+    if len(placed) < n_total:
+        log.warning(
+            "stack %s: placed %d of %d moving areas (not enough free slopes)",
+            stack,
+            len(placed),
+            n_total,
+        )
+
+    n_int = len(dates) - 1
+    look = None
+    ar = {
+        k: []
+        for k in (
+            "id",
+            "class",
+            "lon",
+            "lat",
+            "orient",
+            "a",
+            "b",
+            "harm",
+            "velocity",
+            "activity",
+            "zone",
+            "guaranteed",
+        )
+    }
+    for i, (clon, clat, orient, a, b, harm, lobate, zone) in enumerate(placed):
+        is_g = i in guaranteed
+        lo = vel_lo if not is_g else math.sqrt(vel_lo * vel_hi)
+        speed = math.exp(gen.uniform(math.log(lo), math.log(vel_hi))) * 1e-3  # m per 6 days
+        # sign: downslope motion projected on the line of sight (range increase positive)
+        col, row = ~transform * (clon, clat)
+        r, c = int(row), int(col)
+        r = min(max(r, 0), dem.shape[0] - 1)
+        c = min(max(c, 0), dem.shape[1] - 1)
+        look = geometry.look_vector(clon, clat, float(dem[r, c]))
+        ge, gn = gx[r, c], gy[r, c]
+        down = np.array([-ge, -gn, -(ge * ge + gn * gn)])
+        norm = np.linalg.norm(down)
+        proj = -float(down @ look) / norm if norm > 0 else 1.0
+        sign = 1.0 if proj >= 0 else -1.0
+        ar["id"].append(i + 1)
+        ar["class"].append(A.ROCK_GLACIER if lobate else A.LANDSLIDE)
+        ar["lon"].append(clon)
+        ar["lat"].append(clat)
+        ar["orient"].append(orient)
+        ar["a"].append(a)
+        ar["b"].append(b)
+        ar["harm"].append(harm)
+        ar["velocity"].append(sign * speed)
+        ar["activity"].append(A.activity(gen, n_int, acfg, always=is_g))
+        ar["zone"].append(zone)
+        ar["guaranteed"].append(is_g)
+    areas = {
+        "id": np.array(ar["id"], np.int32),
+        "class": np.array(ar["class"], np.int8),
+        "lon": np.array(ar["lon"], float),
+        "lat": np.array(ar["lat"], float),
+        "orient": np.array(ar["orient"], float),
+        "a": np.array(ar["a"], float),
+        "b": np.array(ar["b"], float),
+        "harm": np.array(ar["harm"], float).reshape(-1, A.N_HARMONICS, 2),
+        "velocity": np.array(ar["velocity"], float),
+        "activity": np.array(ar["activity"], bool).reshape(-1, n_int),
+        "zone": np.array(ar["zone"], dtype="U64"),
+        "guaranteed": np.array(ar["guaranteed"], bool),
+    }
+
+    # -- decoys: low-coherence patches with a phase anomaly per date --------------------------
+    dcfg = sim["decoys"]
+    free_w = (np.isin(cover, (ROCK, MEADOW, FOREST))).astype(float) * (ls == 0)
+    idx = np.flatnonzero(free_w.ravel() > 0)
+    dplaced = _place(
+        gen,
+        int(dcfg["count"]),
+        lon.ravel()[idx],
+        lat.ravel()[idx],
+        free_w.ravel()[idx],
+        dcfg["size_m"],
+        lambda k: True,
+        scene_box,
+        existing,
+        gx.ravel()[idx],
+        gy.ravel()[idx],
+        30.0,
+    )
+    decoys = {
+        "id": np.arange(1, len(dplaced) + 1, dtype=np.int32),
+        "lon": np.array([d[0] for d in dplaced], float),
+        "lat": np.array([d[1] for d in dplaced], float),
+        "orient": np.array([d[2] for d in dplaced], float),
+        "a": np.array([d[3] for d in dplaced], float),
+        "b": np.array([d[4] for d in dplaced], float),
+        "harm": np.array([d[5] for d in dplaced], float).reshape(-1, A.N_HARMONICS, 2),
+        "phase": gen.normal(0.0, float(dcfg["phase_rad"]), (len(dplaced), len(dates))),
+    }
+    if len(dplaced):
+        centres = list(zip(decoys["lon"], decoys["lat"], strict=True))
+        shapes = list(zip(decoys["orient"], decoys["a"], decoys["b"], decoys["harm"], strict=True))
+        inside = A.bubble_sum(lon.ravel(), lat.ravel(), centres, shapes, np.ones(len(dplaced)))
+        cover = cover.copy()
+        cover.ravel()[inside > 0] = DISTURBED
+
+    # -- per-date draws: orbits, misregistration, calibration gain, atmosphere --------------
+    gd = rng(seed, stack, "dates")
+    ocfg = sim["orbit"]
+    theta = math.radians(geometry.incidence_deg)
+    n = len(dates)
+    bperp = gd.uniform(-ocfg["baseline_max_m"], ocfg["baseline_max_m"], n)
+    drift = gd.normal(0.0, ocfg["baseline_drift"], n)
+    orbits = np.column_stack(
+        [
+            bperp * math.cos(theta),
+            bperp * math.sin(theta),
+            drift * math.cos(theta),
+            drift * math.sin(theta),
+        ]
+    )
+    errors = np.column_stack(
+        [
+            gd.normal(0.0, ocfg["error_cross_m"], n),
+            gd.normal(0.0, ocfg["error_vertical_m"], n),
+            gd.normal(0.0, ocfg["error_rate"], n),
+            gd.normal(0.0, ocfg["error_rate"], n),
+        ]
+    )
+    mis = gd.uniform(-1.0, 1.0, (n, 2)) * float(sim["radar"]["misregistration_px"])
+    gains = float(sim["radar"]["calibration_gain"]) * gd.uniform(0.9, 1.1, n)
+    aps = sim["aps"]
+    strat = gd.normal(0.0, aps["stratified_rad_per_km"], n)
+    counts = gd.poisson(aps["blobs_per_date"], n)
+    w, s, e, nn = bounds
+    nb = int(counts.sum())
+    rad_lo, rad_hi = aps["blob_radius_m"]
+    blobs = {
+        "date_index": np.repeat(np.arange(n), counts).astype(np.int32),
+        "lon": gd.uniform(w, e, nb),
+        "lat": gd.uniform(s, nn, nb),
+        "radius": gd.uniform(rad_lo, rad_hi, nb),
+        "amplitude": gd.choice([-1.0, 1.0], nb) * gd.uniform(0.5, 1.0, nb) * aps["blob_rad"],
+    }
+    return Scene(
+        stack=stack,
+        seed=seed,
+        sim=sim,
+        geometry=geometry,
+        bounds=bounds,
+        dem=dem,
+        dem_transform=transform,
+        cover=cover,
+        dates=dates,
+        orbits=orbits,
+        orbit_errors=errors,
+        misregistration=mis,
+        aps_stratified=strat,
+        gains=gains,
+        areas=areas,
+        decoys=decoys,
+        blobs=blobs,
+    )
+
+
+def areas_frame(scene: Scene) -> gpd.GeoDataFrame:
+    ar = scene.areas
+    rows = []
+    geoms = []
+    n_int = ar["activity"].shape[1] if scene.n_areas else 0
+    for k in range(scene.n_areas):
+        geoms.append(
+            A.polygon(
+                ar["lon"][k], ar["lat"][k], ar["orient"][k], ar["a"][k], ar["b"][k], ar["harm"][k]
+            )
+        )
+        rows.append(
+            {
+                "id": int(ar["id"][k]),
+                "class": A.CLASSES[int(ar["class"][k])],
+                "zone": str(ar["zone"][k]),
+                "length_m": 2.0 * float(ar["a"][k]),
+                "width_m": 2.0 * float(ar["b"][k]),
+                "velocity_mm_per_6d": 1e3 * float(ar["velocity"][k]),
+                "active_intervals": int(ar["activity"][k].sum()),
+                "intervals": n_int,
+                "activity": "".join("1" if x else "0" for x in ar["activity"][k]),
+            }
+        )
+    cols = [
+        "id",
+        "class",
+        "zone",
+        "length_m",
+        "width_m",
+        "velocity_mm_per_6d",
+        "active_intervals",
+        "intervals",
+        "activity",
+    ]
+    return gpd.GeoDataFrame(pd.DataFrame(rows, columns=cols), geometry=geoms, crs="EPSG:4326")
+
+
+def decoys_frame(scene: Scene) -> gpd.GeoDataFrame:
+    dc = scene.decoys
+    geoms = [
+        A.polygon(
+            dc["lon"][k], dc["lat"][k], dc["orient"][k], dc["a"][k], dc["b"][k], dc["harm"][k]
+        )
+        for k in range(len(dc["id"]))
+    ]
+    rows = [
+        {
+            "id": int(dc["id"][k]),
+            "kind": "low-coherence phase anomaly",
+            "phase_std_rad": float(np.std(dc["phase"][k])),
+        }
+        for k in range(len(dc["id"]))
+    ]
+    bl = scene.blobs
+    for k in range(len(bl["lon"])):
+        r = float(bl["radius"][k])
+        clat = float(bl["lat"][k])
+        geoms.append(A.polygon(float(bl["lon"][k]), clat, 0.0, r, r, np.zeros((A.N_HARMONICS, 2))))
+        rows.append(
+            {
+                "id": 1000 + k,
+                "kind": f"atmospheric blob on {scene.dates[int(bl['date_index'][k])].isoformat()}",
+                "phase_std_rad": abs(float(bl["amplitude"][k])),
+            }
+        )
+    return gpd.GeoDataFrame(
+        pd.DataFrame(rows, columns=["id", "kind", "phase_std_rad"]), geometry=geoms, crs="EPSG:4326"
+    )
+
+
+def write_scene(scene: Scene, outputs: dict, spacing_deg: float | None = None) -> None:
+    write_raster(
+        outputs["dem"],
+        np.asarray(scene.dem, np.float32),
+        transform=scene.dem_transform,
+        nodata=DEM_NODATA,
+        tags={"UNITS": "metre", "SOURCE": str(scene.sim["dem"] or "procedural relief")},
+    )
+    write_json(outputs["geometry"], scene.geometry.to_dict())
+    frame = areas_frame(scene)
+    write_vector(
+        outputs["areas"],
+        frame,
+        "GPKG",
+        layer="areas",
+        append_layers=[("decoys", decoys_frame(scene))],
+    )
+    if outputs.get("layover_shadow") and spacing_deg:
+        from .truth import OutputGrid
+
+        og = OutputGrid(scene, spacing_deg)
+        write_raster(
+            outputs["layover_shadow"], og.layover_shadow, transform=og.transform, nodata=255
+        )
+    scene.save(outputs["scene"])
+
+
+def simulate_scene(params: dict, wildcards: dict, inputs: dict, outputs: dict) -> Scene:
+    """Snakemake entry: build the scene of stack ``wildcards['sim_stack']`` and write it."""
+    stack = wildcards.get("sim_stack") or wildcards.get("stack")
+    scene = build_scene(params, stack, dem_path=inputs.get("source_dem"))
+    write_scene(scene, outputs, float(params["insar"]["pixel_spacing_deg"]))
+    log.info(
+        "stack %s: scene %s, radar grid %d lines x %d samples, %d moving areas, %d decoys, %d dates",
+        stack,
+        [round(b, 5) for b in scene.bounds],
+        scene.geometry.lines,
+        scene.geometry.samples,
+        scene.n_areas,
+        len(scene.decoys["id"]),
+        len(scene.dates),
+    )
+    return scene

@@ -1,0 +1,578 @@
+"""Training of the detectors on the ready-to-use store, the ISSLIDE paper's protocol by default.
+
+Protocol (config ``training``, all keys in workflow/schemas/config.schema.yaml):
+
+* inputs: three channels, coherence, cos(phase + a) and sin(phase + a), with a random phase offset
+  ``a`` in [0, 2 pi) drawn per training sample and epoch (``phase_offset``; none at evaluation);
+  invalid pixels (store ``valid`` = 0) are zeroed in the input and left out of the loss;
+* samples: those with at least one valid motion pixel (``motion_only``, as the paper's public
+  code, which kept only patches containing motion);
+* loss: binary cross-entropy on logits, averaged over the valid pixels of the batch;
+* Adam (betas ``betas``, the paper's code used (0.5, 0.999)), batch 8, ``drop_last``;
+  learning rate and epochs per family: ``shallow`` (UNet, ResUNet, SepUNet) 1e-5 for 300 epochs,
+  ``large`` (FCN, DeepLabV3) 1e-7 for 600 epochs, ``per_model`` overrides.
+
+Speed: the whole store is kept as tensors (on the GPU when it fits in half its free memory,
+otherwise in pinned host memory copied batch by batch with ``non_blocking``); each epoch indexes
+batches with a seeded permutation, so no DataLoader, no worker process, no per-sample Python.
+
+Determinism: every draw comes from generators seeded by (seed, epoch); on CPU a run is bitwise
+reproducible. A checkpoint (model, optimizer, AMP scaler, RNG states, epoch, history) is written
+atomically after every epoch under ``checkpoints/<settings-hash>/last.pt``; rerunning the same
+settings resumes from it and ends with exactly the weights of an uninterrupted run. Changing a
+setting that alters the trajectory (learning rate, batch, seed, data...) uses another
+directory, so no checkpoint is ever overwritten by a different run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import io
+import json
+import logging
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from .dataset.store import read_store
+from .errors import IsslideError
+from .models import build_model, count_parameters, get_spec
+
+log = logging.getLogger("isslide.train")
+
+HISTORY_COLUMNS = ["epoch", "train_loss", "eval_loss", "lr", "seconds", "samples_per_s"]
+CHECKPOINT_FORMAT = "isslide-checkpoint/1"
+MODEL_FORMAT = "isslide-model/1"
+
+DEFAULTS = {
+    "models": ["unet", "resunet", "sepunet"],
+    "device": "auto",
+    "amp": False,
+    "batch_size": 8,
+    "drop_last": True,
+    "motion_only": True,
+    "phase_offset": True,
+    "betas": [0.5, 0.999],
+    "shallow": {"epochs": 300, "lr": 1.0e-5},
+    "large": {"epochs": 600, "lr": 1.0e-7},
+    "per_model": {},
+    "seed": None,
+    "threads": 2,
+    "eval_loss": True,
+    "data_on_device": "auto",
+    "weights": {"fcn_p": None, "deeplabv3_p": None, "backbone": None, "download": False},
+}
+
+
+# ----------------------------------------------------------------------------- small helpers
+
+
+def training_config(cfg: dict | None) -> dict:
+    """Config ``training`` with defaults filled in (for library callers outside Snakemake)."""
+    out = json.loads(json.dumps(DEFAULTS))
+    for key, value in (cfg or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **value}
+        else:
+            out[key] = value
+    return out
+
+
+def resolve_device(spec: str) -> torch.device:
+    spec = str(spec or "auto")
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec == "cpu":
+        return torch.device("cpu")
+    if spec.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise IsslideError(
+                f"training.device: {spec!r} asked for but no CUDA device is visible; "
+                "use 'auto' or 'cpu'"
+            )
+        dev = torch.device(spec)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise IsslideError(
+                f"training.device: {spec!r} but only {torch.cuda.device_count()} CUDA device(s)"
+            )
+        return dev
+    raise IsslideError(f"training.device: {spec!r} is not auto, cpu, cuda or cuda:N")
+
+
+def derive_seed(*parts) -> int:
+    h = hashlib.sha256(json.dumps([int(p) for p in parts]).encode()).digest()
+    return int.from_bytes(h[:8], "little") & ((1 << 63) - 1)
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_torch_save(obj, path: str) -> None:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def write_history(rows: list[dict], path: str) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: row.get(k, "") for k in HISTORY_COLUMNS})
+    atomic_write_bytes(path, buf.getvalue().encode())
+
+
+def load_checkpoint(path: str) -> dict:
+    """A checkpoint or model file, loaded with ``weights_only=True``; one-line error if corrupt."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        msg = " ".join(str(exc).split())[:160]
+        raise IsslideError(
+            f"{path}: corrupt or unsafe checkpoint ({msg}); delete it to start that training again"
+        ) from None
+    if not isinstance(obj, dict) or obj.get("format") not in (CHECKPOINT_FORMAT, MODEL_FORMAT):
+        raise IsslideError(f"{path}: not an isslide checkpoint; delete it or move it away")
+    return obj
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def motion_mask(store: dict) -> np.ndarray:
+    """Per sample: at least one valid pixel labelled as moving."""
+    lab = store["label"].reshape(len(store["label"]), -1) > 0
+    val = store["valid"].reshape(len(store["valid"]), -1) > 0
+    return (lab & val).any(axis=1)
+
+
+def select_samples(store: dict, motion_only: bool, path: str) -> np.ndarray:
+    """Indices of the samples to use; clear errors for an empty store or one without motion."""
+    n = len(store["sample_id"])
+    if n == 0:
+        raise IsslideError(f"{path}: the store holds no sample; check the dataset zones and split")
+    moving = motion_mask(store)
+    if not moving.any():
+        raise IsslideError(
+            f"{path}: no sample contains a valid motion pixel; a detector cannot learn from "
+            "it (check the annotations and the dataset split)"
+        )
+    return np.flatnonzero(moving) if motion_only else np.arange(n)
+
+
+class StoreTensors:
+    """The selected samples of a store as tensors, with batches built on ``device``."""
+
+    def __init__(self, store: dict, indices: np.ndarray, device: torch.device, on_device: bool):
+        self.device = device
+        self.on_device = on_device or device.type == "cpu"
+        home = device if self.on_device else torch.device("cpu")
+
+        def take(key, dtype):
+            a = torch.from_numpy(np.ascontiguousarray(store[key][indices])).to(dtype)
+            if home.type == "cpu" and device.type == "cuda":
+                a = a.pin_memory()
+            return a.to(home)
+
+        self.coherence = take("coherence", torch.float32)
+        self.phase = take("phase", torch.float32)
+        self.label = take("label", torch.uint8)
+        self.valid = take("valid", torch.uint8)
+        self.n = len(indices)
+        self.shape = tuple(self.coherence.shape[1:])
+
+    @staticmethod
+    def nbytes(store: dict, n: int) -> int:
+        h, w = store["coherence"].shape[1:]
+        return n * h * w * (4 + 4 + 1 + 1)
+
+    def batch(self, idx: torch.Tensor, offsets: torch.Tensor | None):
+        """(inputs (B,3,H,W) float32, target (B,1,H,W) float32, valid (B,1,H,W) float32)."""
+        if self.on_device:
+            idx = idx.to(self.device)
+            parts = [
+                t.index_select(0, idx) for t in (self.coherence, self.phase, self.label, self.valid)
+            ]
+        else:  # pinned host memory -> asynchronous copies
+            parts = [
+                t.index_select(0, idx).pin_memory().to(self.device, non_blocking=True)
+                for t in (self.coherence, self.phase, self.label, self.valid)
+            ]
+        coh, phase, label, valid = parts
+        v = valid.float().unsqueeze(1)
+        if offsets is not None:
+            phase = phase + offsets.to(self.device, non_blocking=True).view(-1, 1, 1)
+        x = torch.stack((coh, torch.cos(phase), torch.sin(phase)), dim=1) * v
+        return x, label.float().unsqueeze(1), v
+
+
+def masked_bce(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor):
+    """(sum of BCE over valid pixels, number of valid pixels)."""
+    loss = F.binary_cross_entropy_with_logits(logits.float(), target, reduction="none")
+    return (loss * valid).sum(), valid.sum()
+
+
+# ----------------------------------------------------------------------------- settings
+
+
+@dataclass
+class Settings:
+    model: str
+    epochs: int
+    lr: float
+    batch_size: int
+    drop_last: bool
+    betas: tuple[float, float]
+    motion_only: bool
+    phase_offset: bool
+    seed: int
+    amp: bool
+    device: str
+    eval_loss: bool
+    data: dict = field(default_factory=dict)
+    weights: dict = field(default_factory=dict)
+
+    def fingerprint(self) -> str:
+        """Hash of everything that shapes the trajectory (not the number of epochs)."""
+        d = asdict(self)
+        d.pop("epochs")
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def store_identity(store: dict, path: str) -> dict:
+    """A cheap content fingerprint of a store (ids, shape, strided samples of every array)."""
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(store["sample_id"]).tobytes())
+    for key in ("coherence", "phase", "label", "valid"):
+        a = store[key].reshape(-1)
+        h.update(np.ascontiguousarray(a[:: max(1, a.size // 4096)]).tobytes())
+        h.update(str(store[key].shape).encode())
+    return {"sha": h.hexdigest()[:16], "n": int(len(store["sample_id"]))}
+
+
+def model_settings(name: str, cfg: dict, seed: int, device: torch.device) -> Settings:
+    spec = get_spec(name)
+    family = dict(cfg[spec.family])
+    family.update(cfg.get("per_model", {}).get(name, {}) or {})
+    weights = {}
+    for key in (("backbone",) if spec.uses_backbone else ()) + (
+        (name,) if spec.needs_weights else ()
+    ):
+        path = (cfg.get("weights") or {}).get(key)
+        if path:
+            weights[key] = {
+                "path": os.path.abspath(path),
+                "size": os.path.getsize(path) if os.path.exists(path) else None,
+            }
+    return Settings(
+        model=name,
+        epochs=int(family["epochs"]),
+        lr=float(family["lr"]),
+        batch_size=int(cfg["batch_size"]),
+        drop_last=bool(cfg["drop_last"]),
+        betas=(float(cfg["betas"][0]), float(cfg["betas"][1])),
+        motion_only=bool(cfg["motion_only"]),
+        phase_offset=bool(cfg["phase_offset"]),
+        seed=int(seed),
+        amp=bool(cfg["amp"]) and device.type == "cuda",
+        device=device.type,
+        eval_loss=bool(cfg.get("eval_loss", True)),
+        weights=weights,
+    )
+
+
+@contextlib.contextmanager
+def deterministic(device: torch.device):
+    prev = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+    )
+    if device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    # warn_only: a few CUDA backward kernels (bilinear upsampling in FCN/DeepLabV3) have no
+    # deterministic implementation; torch warns about them instead of failing.
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(prev[0], warn_only=prev[1])
+        torch.backends.cudnn.deterministic = prev[2]
+        torch.backends.cudnn.benchmark = prev[3]
+
+
+def data_on_device(mode, device: torch.device, nbytes: int) -> bool:
+    if device.type != "cuda":
+        return True
+    if mode in (True, "true"):
+        return True
+    if mode in (False, "false"):
+        return False
+    free, _ = torch.cuda.mem_get_info(device)
+    return nbytes < 0.5 * free
+
+
+# ----------------------------------------------------------------------------- loops
+
+
+def epoch_plan(settings: Settings, n: int, epoch: int):
+    """The seeded permutation and phase offsets of one epoch (CPU tensors)."""
+    g = torch.Generator().manual_seed(derive_seed(settings.seed, 1, epoch))
+    perm = torch.randperm(n, generator=g)
+    offsets = torch.rand(n, generator=g) * (2 * math.pi) if settings.phase_offset else None
+    return perm, offsets
+
+
+def batches_per_epoch(n: int, batch_size: int, drop_last: bool) -> int:
+    return n // batch_size if drop_last else math.ceil(n / batch_size)
+
+
+def train_epoch(model, data: StoreTensors, opt, scaler, settings: Settings, epoch: int, desc: str):
+    model.train()
+    torch.manual_seed(derive_seed(settings.seed, 2, epoch))  # dropout of the FCN/DeepLab heads
+    perm, offsets = epoch_plan(settings, data.n, epoch)
+    nb = batches_per_epoch(data.n, settings.batch_size, settings.drop_last)
+    total = torch.zeros((), device=data.device, dtype=torch.float64)
+    count = torch.zeros((), device=data.device, dtype=torch.float64)
+    bs = settings.batch_size
+    for b in tqdm(range(nb), desc=desc, leave=False, disable=None, mininterval=2.0):
+        sl = slice(b * bs, (b + 1) * bs)
+        x, y, v = data.batch(perm[sl], offsets[sl] if offsets is not None else None)
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(data.device.type, dtype=torch.float16, enabled=settings.amp):
+            logits = model(x)
+        s, c = masked_bce(logits, y, v)
+        loss = s / c.clamp_min(1)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        total += s.detach().double()
+        count += c.detach().double()
+    return float(total / count.clamp_min(1)), nb * bs if settings.drop_last else data.n
+
+
+@torch.no_grad()
+def predict_logits(model, data: StoreTensors, batch_size: int, amp: bool = False):
+    """Yield (slice, logits) over all samples, in order, without phase offset."""
+    model.eval()
+    for s in range(0, data.n, batch_size):
+        idx = torch.arange(s, min(data.n, s + batch_size))
+        x, y, v = data.batch(idx, None)
+        with torch.autocast(data.device.type, dtype=torch.float16, enabled=amp):
+            logits = model(x)
+        yield slice(s, s + len(idx)), logits.float(), y, v
+
+
+def mean_loss(model, data: StoreTensors, batch_size: int, amp: bool) -> float:
+    total, count = 0.0, 0.0
+    for _, logits, y, v in predict_logits(model, data, batch_size, amp):
+        s, c = masked_bce(logits, y, v)
+        total += float(s)
+        count += float(c)
+    return total / max(count, 1.0)
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+def train_model(
+    name: str,
+    train_path: str,
+    model_path: str,
+    history_path: str,
+    cfg: dict,
+    seed: int,
+    eval_path: str | None = None,
+    checkpoint_root: str | None = None,
+    threads: int | None = None,
+    stop_after: int | None = None,
+) -> dict:
+    """Train ``name`` on the store ``train_path``; write ``model_path`` and ``history_path``.
+
+    ``cfg`` is config ``training`` (defaults filled by :func:`training_config`); ``seed`` the
+    training seed. ``stop_after`` ends the run after that many epochs in this call without
+    writing the final files (it simulates an interruption, for tests). Returns a summary.
+    """
+    cfg = training_config(cfg)
+    get_spec(name)  # unknown model: error before anything else
+    device = resolve_device(cfg["device"])
+    if cfg.get("amp") and device.type != "cuda":
+        log.info("training.amp is on but the device is %s: mixed precision is CUDA only", device)
+    if threads:
+        torch.set_num_threads(int(threads))
+    store = read_store(train_path, mmap=True)
+    indices = select_samples(store, cfg["motion_only"], train_path)
+    settings = model_settings(name, cfg, seed, device)
+    nb = batches_per_epoch(len(indices), settings.batch_size, settings.drop_last)
+    if nb == 0:
+        raise IsslideError(
+            f"{train_path}: {len(indices)} training samples, fewer than training.batch_size "
+            f"({settings.batch_size}) with drop_last; lower the batch size or add data"
+        )
+    eval_data_np = None
+    if eval_path and settings.eval_loss:
+        eval_store = read_store(eval_path, mmap=True)
+        eval_idx = select_samples(eval_store, cfg["motion_only"], eval_path)
+        eval_data_np = (eval_store, eval_idx)
+        settings.data["eval"] = store_identity(eval_store, eval_path)
+    settings.data["train"] = store_identity(store, train_path)
+    fp = settings.fingerprint()
+    root = checkpoint_root or os.path.join(
+        os.path.dirname(os.path.abspath(model_path)), "checkpoints"
+    )
+    ckpt_dir = os.path.join(root, fp)
+    ckpt_path = os.path.join(ckpt_dir, "last.pt")
+
+    with deterministic(device):
+        torch.manual_seed(derive_seed(settings.seed, 0))  # weight initialisation
+        model = build_model(name, cfg.get("weights"), init=True).to(device)
+        opt = torch.optim.Adam(model.parameters(), lr=settings.lr, betas=settings.betas)
+        scaler = torch.amp.GradScaler("cuda", enabled=settings.amp)
+        history: list[dict] = []
+        start = 0
+        if os.path.exists(ckpt_path):
+            ck = load_checkpoint(ckpt_path)
+            if ck.get("fingerprint") != fp:
+                raise IsslideError(f"{ckpt_path}: settings hash differs from its folder; delete it")
+            if ck["epoch"] > settings.epochs:
+                raise IsslideError(
+                    f"{ckpt_path}: this run already reached epoch {ck['epoch']}, beyond the "
+                    f"{settings.epochs} epochs asked; raise the epochs or delete {ckpt_dir}"
+                )
+            model.load_state_dict(ck["model"])
+            opt.load_state_dict(ck["optimizer"])
+            scaler.load_state_dict(ck["scaler"])
+            torch.set_rng_state(ck["rng_cpu"])
+            if device.type == "cuda" and ck.get("rng_cuda"):
+                torch.cuda.set_rng_state_all(ck["rng_cuda"])
+            history = list(ck["history"])
+            start = int(ck["epoch"])
+            log.info("%s: resuming from %s at epoch %d", name, ckpt_path, start)
+        else:
+            os.makedirs(ckpt_dir, exist_ok=True)
+            with open(os.path.join(ckpt_dir, "settings.json"), "w") as fh:
+                json.dump(asdict(settings), fh, indent=1, sort_keys=True)
+
+        on_dev = data_on_device(
+            cfg.get("data_on_device", "auto"), device, StoreTensors.nbytes(store, len(indices))
+        )
+        data = StoreTensors(store, indices, device, on_dev)
+        eval_data = (
+            StoreTensors(eval_data_np[0], eval_data_np[1], device, on_dev) if eval_data_np else None
+        )
+        del store
+        log.info(
+            "%s: %d parameters, %d training samples (%d batches of %d), device %s, lr %g, "
+            "epochs %d, data on device: %s",
+            name, count_parameters(model), data.n, nb, settings.batch_size, device,
+            settings.lr, settings.epochs, data.on_device,
+        )  # fmt: skip
+        done_here = 0
+        for epoch in range(start, settings.epochs):
+            t0 = time.perf_counter()
+            loss, seen = train_epoch(
+                model, data, opt, scaler, settings, epoch, f"{name} {epoch + 1}/{settings.epochs}"
+            )
+            dt = time.perf_counter() - t0
+            ev = (
+                mean_loss(model, eval_data, 2 * settings.batch_size, settings.amp)
+                if eval_data
+                else float("nan")
+            )
+            row = {
+                "epoch": epoch + 1,
+                "train_loss": loss,
+                "eval_loss": ev if eval_data else "",
+                "lr": settings.lr,
+                "seconds": round(dt, 4),
+                "samples_per_s": round(seen / dt, 3) if dt > 0 else "",
+            }
+            history.append(row)
+            log.info(
+                "%s epoch %d/%d: train loss %.5f%s (%.1f s)",
+                name, epoch + 1, settings.epochs, loss,
+                f", eval loss {ev:.5f}" if eval_data else "", dt,
+            )  # fmt: skip
+            atomic_torch_save(
+                {
+                    "format": CHECKPOINT_FORMAT,
+                    "fingerprint": fp,
+                    "model_name": name,
+                    "epoch": epoch + 1,
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "rng_cpu": torch.get_rng_state(),
+                    "rng_cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
+                    "history": history,
+                },
+                ckpt_path,
+            )
+            done_here += 1
+            if stop_after is not None and done_here >= stop_after and epoch + 1 < settings.epochs:
+                return {"interrupted": True, "epoch": epoch + 1, "checkpoint": ckpt_path}
+
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    atomic_torch_save(
+        {
+            "format": MODEL_FORMAT,
+            "model_name": name,
+            "epochs": settings.epochs,
+            "fingerprint": fp,
+            "settings": json.dumps(asdict(settings), sort_keys=True),
+            "n_parameters": count_parameters(model),
+            "state_dict": state,
+        },
+        model_path,
+    )
+    write_history(history, history_path)
+    return {
+        "interrupted": False,
+        "epoch": settings.epochs,
+        "checkpoint": ckpt_path,
+        "n_train": data.n,
+        "device": str(device),
+    }
+
+
+def load_trained(model_path: str, weights_cfg: dict | None = None):
+    """(model on CPU in eval mode, the model file's dict) from ``model.pt``."""
+    if not os.path.exists(model_path):
+        raise IsslideError(f"{model_path}: trained model not found; run the train rule")
+    obj = load_checkpoint(model_path)
+    if obj.get("format") != MODEL_FORMAT:
+        raise IsslideError(f"{model_path}: not a trained isslide model file")
+    model = build_model(obj["model_name"], weights_cfg, init=False)
+    try:
+        model.load_state_dict(obj["state_dict"])
+    except RuntimeError as exc:
+        msg = " ".join(str(exc).split())[:160]
+        raise IsslideError(
+            f"{model_path}: weights do not fit {obj['model_name']} ({msg})"
+        ) from None
+    return model.eval(), obj

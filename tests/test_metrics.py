@@ -1,0 +1,195 @@
+"""Metrics against independent implementations (scikit-learn, scipy, scikit-image)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import directed_hausdorff
+from skimage.metrics import hausdorff_distance
+from sklearn.metrics import precision_recall_curve, roc_auc_score
+
+from isslide import metrics as M
+
+
+def random_case(seed, n=6, size=24, ties=True):
+    rng = np.random.default_rng(seed)
+    y = rng.random((n, size, size)) < 0.25
+    p = np.clip(0.35 * y + 0.65 * rng.random(y.shape), 0, 1)
+    if ties:
+        p = p.round(2)
+    v = rng.random(y.shape) > 0.1
+    return p.astype(np.float32), y, v
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_auc_matches_sklearn(seed):
+    p, y, v = random_case(seed)
+    assert M.roc_auc(p[v], y[v]) == pytest.approx(roc_auc_score(y[v], p[v]), abs=1e-12)
+    p2, y2, _ = random_case(seed + 10, ties=False)
+    assert M.roc_auc(p2, y2) == pytest.approx(roc_auc_score(y2.ravel(), p2.ravel()), abs=1e-12)
+
+
+def test_auc_undefined_with_one_class_is_none_not_nan():
+    assert M.roc_auc(np.array([0.1, 0.9]), np.array([False, False])) is None
+    assert M.roc_auc(np.array([0.1, 0.9]), np.array([True, True])) is None
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_pooled_pr_curve_matches_sklearn(seed):
+    p, y, v = random_case(seed)
+    thr, prec, rec = M.pooled_pr(p[v], y[v])
+    sp, sr, st = precision_recall_curve(y[v], p[v])
+    # sklearn: ascending thresholds, plus a final (precision 1, recall 0) point
+    np.testing.assert_allclose(thr[::-1], st)
+    np.testing.assert_allclose(prec[::-1], sp[:-1])
+    np.testing.assert_allclose(rec[::-1], sr[:-1])
+    f_sk = np.max(2 * sp * sr / np.where(sp + sr > 0, sp + sr, 1))
+    res = M.evaluate_arrays(p, y, v)
+    assert res["pooled"]["f1"] == pytest.approx(f_sk, abs=1e-12)
+    assert res["pooled"]["dice"] == pytest.approx(res["pooled"]["f1"], abs=1e-12)
+
+
+def test_per_image_counts_match_brute_force():
+    p, y, v = random_case(4, n=4, size=12)
+    thr = np.array([0.0, 0.2, 0.5, 0.51, 0.9, 1.1])
+    tp, fp, fn = M.per_image_counts(p, y, v, thr, chunk=3)
+    for i in range(len(p)):
+        for j, t in enumerate(thr):
+            pred = (p[i] >= t) & v[i]
+            truth = y[i] & v[i]
+            assert tp[i, j] == (pred & truth).sum()
+            assert fp[i, j] == (pred & ~truth).sum()
+            assert fn[i, j] == (~pred & truth).sum()
+
+
+def test_paper_convention_by_brute_force():
+    p, y, v = random_case(5, n=5, size=16)
+    res = M.evaluate_arrays(p, y, v, n_thresholds=51)
+    cands = M.candidate_thresholds(p[v], 51)
+
+    def paper_at(t):
+        ps, rs, ds, ious, hds = [], [], [], [], []
+        for i in range(len(p)):
+            pred, truth = (p[i] >= t) & v[i], y[i] & v[i]
+            tp, fp, fn = (pred & truth).sum(), (pred & ~truth).sum(), (~pred & truth).sum()
+            ps.append(tp / (tp + fp) if tp + fp else float(tp + fn == 0))
+            rs.append(tp / (tp + fn) if tp + fn else float(tp + fp == 0))
+            ds.append(2 * tp / (2 * tp + fp + fn))
+            ious.append(tp / (tp + fp + fn))
+            hds.append(hausdorff_distance(M.border(pred), M.border(truth)))
+        P, R = np.mean(ps), np.mean(rs)
+        return 2 * P * R / (P + R), P, R, np.mean(ds), np.mean(ious), np.mean(hds)
+
+    best = max(cands, key=lambda t: paper_at(t)[0])
+    f1, P, R, dice, iou, hd = paper_at(res["paper"]["threshold"])
+    assert res["paper"]["threshold"] == pytest.approx(best)
+    assert res["paper"]["f1"] == pytest.approx(f1)
+    assert res["paper"]["precision"] == pytest.approx(P)
+    assert res["paper"]["recall"] == pytest.approx(R)
+    assert res["paper"]["dice"] == pytest.approx(dice)
+    assert res["paper"]["iou"] == pytest.approx(iou)
+    assert res["paper"]["hd"] == pytest.approx(hd)
+
+
+def square(shape, r0, c0, side):
+    m = np.zeros(shape, bool)
+    m[r0 : r0 + side, c0 : c0 + side] = True
+    return m
+
+
+def test_hausdorff_hand_made():
+    a = square((20, 20), 2, 2, 5)
+    b = square((20, 20), 2, 5, 5)  # shifted 3 columns
+    assert M.hausdorff(a, b) == pytest.approx(3.0)
+    assert M.hausdorff(a, a) == 0.0
+    # a one-pixel mask is its own border; distance to the far corner of a square's border
+    c = np.zeros((20, 20), bool)
+    c[0, 0] = True
+    assert M.hausdorff(c, square((20, 20), 10, 10, 4)) == pytest.approx(math.hypot(13, 13))
+    # the border ignores the interior: a filled square and its outline agree
+    assert M.hausdorff(square((20, 20), 3, 3, 8), M.border(square((20, 20), 3, 3, 8))) == 0.0
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_hausdorff_matches_skimage_and_scipy(seed):
+    rng = np.random.default_rng(seed)
+    a = rng.random((30, 25)) < 0.1
+    b = rng.random((30, 25)) < 0.05
+    ba, bb = M.border(a), M.border(b)
+    ours = M.hausdorff(a, b)
+    assert ours == pytest.approx(hausdorff_distance(ba, bb))
+    pa, pb = np.argwhere(ba), np.argwhere(bb)
+    assert ours == pytest.approx(max(directed_hausdorff(pa, pb)[0], directed_hausdorff(pb, pa)[0]))
+
+
+def test_border_is_four_connected_inner_boundary():
+    m = square((9, 9), 2, 2, 5)
+    b = M.border(m)
+    assert b.sum() == 16 and not b[4, 4] and b[2, 2]
+    edge = square((5, 5), 0, 0, 5)  # touching the patch edge: the edge counts as outside
+    assert M.border(edge).sum() == 16
+
+
+def test_empty_mask_rules():
+    z = np.zeros((8, 8), bool)
+    m = square((8, 8), 2, 2, 3)
+    assert M.hausdorff(z, z) == 0.0
+    assert M.hausdorff(z, m) == pytest.approx(math.hypot(7, 7))
+    assert M.hausdorff(m, z) == pytest.approx(math.hypot(7, 7))
+    s = M.image_scores(np.array([0, 0, 0]), np.array([0, 0, 4]), np.array([0, 5, 0]))
+    # both empty; prediction empty; truth empty
+    np.testing.assert_array_equal(s["precision"], [1, 0, 0])
+    np.testing.assert_array_equal(s["recall"], [1, 0, 0])
+    np.testing.assert_array_equal(s["dice"], [1, 0, 0])
+    np.testing.assert_array_equal(s["iou"], [1, 0, 0])
+    assert M.f1_from(0.0, 0.0) == 0.0
+
+
+def _finite(obj):
+    if isinstance(obj, dict):
+        return all(_finite(v) for v in obj.values())
+    if isinstance(obj, float):
+        return math.isfinite(obj)
+    return True
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["constant", "all_truth_empty_but_one", "no_valid_motion", "perfect"],
+)
+def test_no_nan_in_degenerate_cases(case):
+    rng = np.random.default_rng(0)
+    y = np.zeros((3, 10, 10), bool)
+    y[0, 2:5, 2:5] = True
+    v = np.ones_like(y)
+    p = rng.random(y.shape).astype(np.float32)
+    if case == "constant":
+        p[:] = 0.5
+    if case == "no_valid_motion":
+        v[0] = False
+    if case == "perfect":
+        p = y.astype(np.float32)
+    res = M.evaluate_arrays(p, y, v, n_thresholds=11)
+    json.dumps(res, allow_nan=False)  # raises on NaN or infinity
+    assert _finite(res)
+    if case == "perfect":
+        assert res["auc"] == 1.0
+        assert res["pooled"]["f1"] == 1.0 and res["pooled"]["hd"] == 0.0
+        assert res["paper"]["f1"] == 1.0 and res["paper"]["iou"] == 1.0
+        assert res["paper"]["hd"] == 0.0
+    if case == "no_valid_motion":
+        assert res["auc"] is None
+
+
+def test_invalid_pixels_do_not_count():
+    p, y, v = random_case(7, n=3, size=16)
+    a = M.evaluate_arrays(p, y, v, n_thresholds=21)
+    p2 = p.copy()
+    p2[~v] = 1.0 - p2[~v]
+    y2 = y.copy()
+    y2[~v] = ~y2[~v]
+    b = M.evaluate_arrays(p2, y2, v, n_thresholds=21)
+    assert a == b

@@ -1,0 +1,654 @@
+"""The simulated Sentinel-1 world: statistics, not shapes (issue 3)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from scipy import ndimage
+
+from isslide.config import load_config
+from isslide.errors import IsslideError
+from isslide.geometry import SarGeometry, layover_shadow, output_grid
+from isslide.plan import plan_stacks
+from isslide.simulate import (
+    OutputGrid,
+    Scene,
+    build_scene,
+    params_for,
+    simulate_acquisition,
+    simulate_annotations,
+    simulate_scene,
+    simulate_slc,
+)
+from isslide.simulate.acquisition import calibration_lut
+from isslide.simulate.terrain import M_PER_DEG
+
+TINY = "tests/configs/tiny.yaml"
+DEM = "resources/dem/srtm3_N44W072_white_mountains.tif"
+
+# A quiet world: flat, one land cover, no atmosphere, baselines or misregistration.
+QUIET = {
+    "dem": None,
+    "procedural": {"relief_m": 0.0},
+    "size_km": [1.5, 1.5],
+    "land_cover": {"uniform": "rock"},
+    "areas": {"count": 0},
+    "decoys": {"count": 0},
+    "aps": {"turbulence_rad": 0.0, "stratified_rad_per_km": 0.0, "blobs_per_date": 0.0},
+    "orbit": {"baseline_max_m": 0.0, "baseline_drift": 0.0},
+    "radar": {"misregistration_px": 0.0},
+}
+
+
+def params(repo, simulation=None, **top):
+    overrides = {"simulation": simulation or {}, **top}
+    cfg = load_config(repo / TINY, overrides=overrides)
+    return params_for(cfg, "tiny")
+
+
+def quiet(repo, **sim):
+    merged = json.loads(json.dumps(QUIET))
+    for k, v in sim.items():
+        if isinstance(v, dict) and isinstance(merged.get(k), dict):
+            merged[k].update(v)
+        else:
+            merged[k] = v
+    return params(repo, merged)
+
+
+def sigma0(p, cover="rock"):
+    s = p["simulation"]
+    gamma0 = 10 ** (s["surfaces"][cover]["gamma0_db"] / 10)
+    return gamma0 * math.cos(math.radians(s["radar"]["incidence_deg"]))
+
+
+def expected_coherence(p, cover, dt):
+    s = p["simulation"]["surfaces"][cover]
+    snr = sigma0(p, cover) / 10 ** (p["simulation"]["radar"]["nesz_db"] / 10)
+    decay = math.exp(-dt / s["tau_days"]) if s["tau_days"] > 0 else 0.0
+    return (s["ginf"] + (s["g0"] - s["ginf"]) * decay) * snr / (1 + snr)
+
+
+def core(a):
+    return a[16:-16, 40:-40]
+
+
+def coherence(a, b):
+    a, b = core(a), core(b)
+    return abs(np.vdot(b, a)) / math.sqrt(np.vdot(a, a).real * np.vdot(b, b).real)
+
+
+# -- speckle and calibration -------------------------------------------------------------------
+def test_speckle_intensity_is_exponential(repo):
+    p = quiet(repo)
+    scene = build_scene(p, "tiny")
+    slc, _ = simulate_slc(scene, p["dates"][0])
+    intensity = core(np.abs(slc).astype(np.float64) ** 2)
+    mean = intensity.mean()
+    expected = sigma0(p) + 10 ** (p["simulation"]["radar"]["nesz_db"] / 10)
+    assert mean == pytest.approx(expected, rel=0.04)
+    assert intensity.std() / mean == pytest.approx(1.0, abs=0.04)  # exponential: std = mean
+    for k in (1.0, 3.0):
+        assert (intensity > k * mean).mean() == pytest.approx(math.exp(-k), rel=0.06)
+    # circular: I and Q independent, zero mean, equal power
+    assert abs(np.mean(core(slc.real) * core(slc.imag))) < 0.02 * mean
+    assert np.var(core(slc.real)) == pytest.approx(np.var(core(slc.imag)), rel=0.05)
+
+
+def test_digital_numbers_calibrate_back_with_the_lut(repo, tmp_path):
+    p = quiet(repo)
+    scene = build_scene(p, "tiny")
+    date = p["dates"][1]
+    scene.save(tmp_path / "scene.npz")
+    out = {"slc": tmp_path / "slc.tif", "metadata": tmp_path / "slc.json"}
+    simulate_acquisition(
+        p, {"sim_stack": "tiny", "date": date}, {"scene": tmp_path / "scene.npz"}, out
+    )
+    meta = json.loads(out["metadata"].read_text())
+    with rasterio.open(out["slc"]) as src:
+        assert src.count == 2 and src.dtypes == ("int16", "int16") and src.crs is None
+        assert (src.height, src.width) == (meta["geometry"]["lines"], meta["geometry"]["samples"])
+        dn = src.read().astype(np.float64)
+    cal = meta["calibration"]
+    lines, samples, lut = np.array(cal["lines"]), np.array(cal["samples"]), np.array(cal["sigma0"])
+    # bilinear interpolation of the sparse LUT
+    rows = np.arange(dn.shape[1])
+    cols = np.arange(dn.shape[2])
+    along = np.array([np.interp(cols, samples, row) for row in lut])
+    a = np.array([np.interp(rows, lines, along[:, c]) for c in range(along.shape[1])]).T
+    calibrated = (dn[0] ** 2 + dn[1] ** 2) / a**2
+    raw = dn[0] ** 2 + dn[1] ** 2
+    expected = sigma0(p) + 10 ** (p["simulation"]["radar"]["nesz_db"] / 10)
+    assert core(calibrated).mean() == pytest.approx(expected, rel=0.05)
+    # the LUT matters: uncalibrated DN power varies across range by the LUT's factor
+    left, right = core(raw)[:, :100].mean(), core(raw)[:, -100:].mean()
+    assert right / left > 1.3
+    assert meta["format"] == "isslide-slc/1" and meta["polarisation"] == "VV"
+    assert set(meta["orbit"]) == {"annotated", "precise"}
+
+
+# -- temporal decorrelation ------------------------------------------------------------------
+@pytest.mark.parametrize("cover", ["rock", "forest", "water"])
+def test_coherence_follows_the_temporal_model(repo, cover):
+    p = quiet(repo, land_cover={"uniform": cover}, size_km=[1.2, 1.2])
+    scene = build_scene(p, "tiny")
+    slcs = [simulate_slc(scene, d)[0] for d in p["dates"]]
+    measured = [coherence(slcs[0], slcs[k]) for k in (1, 2, 3)]
+    expected = [expected_coherence(p, cover, dt) for dt in (6, 12, 18)]
+    for m, e in zip(measured, expected, strict=True):
+        assert m == pytest.approx(e, abs=0.03)
+    if cover != "water":
+        assert measured[0] > measured[1] > measured[2]
+    # the truth rasters carry the same analytic coherence
+    og = OutputGrid(scene, p["insar"]["pixel_spacing_deg"])
+    assert np.median(og.coherence(0, 2)) == pytest.approx(expected[1], abs=0.01)
+
+
+def test_vegetation_and_water_decorrelate_more_than_rock(repo):
+    p = params(repo)
+    s = p["simulation"]["surfaces"]
+    for dt in (6, 12, 18):
+        rock = expected_coherence(p, "rock", dt)
+        assert expected_coherence(p, "forest", dt) < rock
+        assert expected_coherence(p, "snow", dt) < rock
+        assert expected_coherence(p, "water", dt) < 0.1
+    assert s["forest"]["tau_days"] < s["rock"]["tau_days"]
+
+
+# -- layover and shadow ----------------------------------------------------------------------
+def ridge_dem(path, lon0, lat0, faces):
+    """A DEM of north-south ridges; faces = [(east-face slope deg, west-face slope deg), ...]."""
+    sp = 5e-5
+    tr = Affine(sp, 0, lon0 - 0.03, 0, -sp, lat0 + 0.025)
+    rows, cols = np.indices((1000, 1200))
+    lon, lat = tr * (cols + 0.5, rows + 0.5)
+    east = (lon - lon0) * M_PER_DEG * math.cos(math.radians(lat0))
+    h = np.full(lon.shape, 500.0)
+    centres = np.linspace(-700, 700, len(faces))
+    for c, (east_face, west_face) in zip(centres, faces, strict=True):
+        x = east - c
+        top = 200.0
+        up_e = top - x * math.tan(math.radians(east_face))  # east of the crest
+        up_w = top + x * math.tan(math.radians(west_face))  # west of the crest
+        bump = np.where(x >= 0, up_e, up_w)
+        h = np.maximum(h, 500.0 + np.clip(bump, 0, None))
+    prof = dict(
+        driver="GTiff",
+        width=1200,
+        height=1000,
+        count=1,
+        dtype="float32",
+        crs="EPSG:4326",
+        transform=tr,
+    )
+    with rasterio.open(path, "w", **prof) as dst:
+        dst.write(h.astype(np.float32), 1)
+    return centres
+
+
+def test_layover_where_the_slope_facing_the_sensor_exceeds_the_incidence(repo, tmp_path):
+    # descending pass: the sensor is east, so east faces face it
+    lon0, lat0 = -71.29, 44.27
+    faces = [(30.0, 20.0), (50.0, 60.0)]
+    centres = ridge_dem(tmp_path / "ridges.tif", lon0, lat0, faces)
+    p = quiet(repo, size_km=[2.4, 1.5], land_cover={"uniform": "rock"})
+    scene = build_scene(p, "tiny", dem_path=str(tmp_path / "ridges.tif"))
+    og = OutputGrid(scene, p["insar"]["pixel_spacing_deg"])
+    east = (og.lon - lon0) * M_PER_DEG * math.cos(math.radians(lat0))
+    ls = og.layover_shadow
+    inc = math.degrees(float(np.median(scene.geometry.incidence(og.lon, og.lat, og.dem))))
+    assert 35 < inc < 41
+
+    def share(c, side, value):
+        x = east - c
+        sel = (x > 15) & (x < 120) if side == "east" else (x < -15) & (x > -90)
+        return float((ls[sel] == value).mean())
+
+    # 30 deg facing the sensor < incidence: no layover; 20 deg away: lit
+    assert share(centres[0], "east", 1) < 0.05 and share(centres[0], "west", 2) < 0.05
+    # 50 deg facing the sensor > incidence: layover; 60 deg away > 90 - incidence: shadow
+    assert share(centres[1], "east", 1) > 0.8
+    assert share(centres[1], "west", 2) > 0.8
+    # the radar mapping agrees: along a layover face the range order is reversed
+    g = scene.geometry
+    x = np.linspace(centres[1] + 20, centres[1] + 150, 50)
+    lon = lon0 + x / (M_PER_DEG * math.cos(math.radians(lat0)))
+    h = 700 - (x - centres[1]) * math.tan(math.radians(50))
+    _, sample = g.ground_to_radar(lon, np.full_like(lon, lat0), h)
+    assert np.all(np.diff(sample) > 0)  # going east (towards the sensor) the range grows
+    # the SLC: shadow holds only thermal noise, layover is bright, true coherence 0 in shadow
+    slc, _ = simulate_slc(scene, p["dates"][0])
+    power = np.abs(slc) ** 2
+    centre_lat = np.full(3, lat0)
+
+    def radar_power(xs, hs):
+        lon_ = lon0 + np.asarray(xs) / (M_PER_DEG * math.cos(math.radians(lat0)))
+        line, sample = g.ground_to_radar(lon_, centre_lat, np.asarray(hs))
+        return float(
+            np.mean(
+                [
+                    power[int(li) - 3 : int(li) + 3, int(s) - 3 : int(s) + 3].mean()
+                    for li, s in zip(line, sample, strict=True)
+                ]
+            )
+        )
+
+    nesz = 10 ** (p["simulation"]["radar"]["nesz_db"] / 10)
+    shadow = radar_power(
+        centres[1] - np.array([40, 60, 80]), [700 - 40 * math.tan(math.radians(60))] * 3
+    )
+    flat = float(np.median(power))
+    assert shadow < 3 * nesz < flat
+    assert np.all(og.coherence(0, 1)[ls == 2] == 0)
+
+
+def test_layover_shadow_mask_matches_local_incidence_geometry():
+    g = SarGeometry(lon0=10.0, lat0=45.0, heading_deg=350.0, incidence_deg=38.0)  # ascending
+    sp = 1e-4
+    tr = Affine(sp, 0, 9.99, 0, -sp, 45.01)
+    rows, cols = np.indices((60, 60))
+    lon, lat = tr * (cols + 0.5, rows + 0.5)
+    e, _ = g.to_enu(lon, lat)
+    # ascending looks east: the sensor is west; a west-facing slope rises eastwards
+    for deg, expected in ((30, 0), (45, 1), (-45, 0), (-60, 2)):
+        dem = 1000 + e * math.tan(math.radians(deg))
+        m = layover_shadow(dem, tr, g)[5:-5, 5:-5]
+        assert np.all(m == expected), (deg, np.unique(m))
+
+
+# -- deformation, fringes, misregistration, orbit ----------------------------------------------
+def inject_area(scene, velocity_mm, size_m=800.0, activity=None):
+    """Replace the scene's areas by one circular area at the scene centre."""
+    n_int = len(scene.dates) - 1
+    lon0, lat0 = scene.geometry.lon0, scene.geometry.lat0
+    scene.areas = {
+        "id": np.array([7], np.int32),
+        "class": np.array([0], np.int8),
+        "lon": np.array([lon0]),
+        "lat": np.array([lat0]),
+        "orient": np.array([0.0]),
+        "a": np.array([size_m / 2]),
+        "b": np.array([size_m / 2]),
+        "harm": np.zeros((1, 4, 2)),
+        "velocity": np.array([velocity_mm * 1e-3]),
+        "activity": np.ones((1, n_int), bool) if activity is None else np.array([activity], bool),
+        "zone": np.array(["north"]),
+        "guaranteed": np.array([True]),
+    }
+    return scene
+
+
+def test_fringe_count_scales_with_velocity_and_delay(repo):
+    p = quiet(repo, size_km=[1.5, 1.5])
+    scene = build_scene(p, "tiny")
+    wavelength = scene.geometry.wavelength
+    og = OutputGrid(scene, p["insar"]["pixel_spacing_deg"])
+    for v_mm in (5.0, 20.0):
+        inject_area(scene, v_mm)
+        og.__dict__.pop("area_profiles", None)
+        for j, delay in ((1, 6), (2, 12), (3, 18)):
+            phase = og.deformation(0, j)
+            fringes = (phase.max() - phase.min()) / (2 * math.pi)
+            expected = (v_mm * 1e-3 * delay / 6) / (wavelength / 2)
+            assert fringes == pytest.approx(expected, rel=0.02)
+    # 20 mm / 6 d shows more than one fringe (2 pi) at 12 and 18 days
+    assert expected > 2
+
+
+def test_slc_interferogram_carries_the_true_deformation(repo):
+    p = quiet(repo, size_km=[1.5, 1.5])
+    scene = inject_area(build_scene(p, "tiny"), 12.0)
+    s0, _ = simulate_slc(scene, p["dates"][0])
+    s3, _ = simulate_slc(scene, p["dates"][3])
+    ifg = s0 * np.conj(s3)  # reference * conj(secondary)
+    looks = ndimage.uniform_filter(ifg.real, (4, 16)) + 1j * ndimage.uniform_filter(
+        ifg.imag, (4, 16)
+    )
+    g = scene.geometry
+    line, sample = g.ground_to_radar(g.lon0, g.lat0, float(np.median(scene.dem)))
+    li = int(round(float(line)))
+    si = int(round(float(sample)))
+    profile = np.unwrap(np.angle(looks[li, si - 160 : si + 1]))  # from outside (west) to centre
+    measured = profile[-1] - profile[:20].mean()
+    og = OutputGrid(scene, p["insar"]["pixel_spacing_deg"])
+    truth = og.deformation(0, 3).max()
+    assert truth == pytest.approx(4 * math.pi / g.wavelength * 0.012 * 3, rel=2e-3)
+    assert measured == pytest.approx(truth, abs=0.6)
+
+
+def test_misregistration_is_real_and_recorded_only_as_truth(repo):
+    from skimage.registration import phase_cross_correlation
+
+    p = quiet(repo, radar={"misregistration_px": 0.3}, size_km=[1.2, 1.2])
+    scene = build_scene(p, "tiny")
+    s0, m0 = simulate_slc(scene, p["dates"][0])
+    s1, m1 = simulate_slc(scene, p["dates"][1])
+    shift, _, _ = phase_cross_correlation(np.abs(s1), np.abs(s0), upsample_factor=20)
+    t0, t1 = m0["truth"]["misregistration_px"], m1["truth"]["misregistration_px"]
+    assert abs(t0["azimuth"]) <= 0.3 and abs(t0["range"]) <= 0.3
+    assert shift[0] == pytest.approx(t1["azimuth"] - t0["azimuth"], abs=0.1)
+    assert shift[1] == pytest.approx(t1["range"] - t0["range"], abs=0.1)
+    visible = {k: v for k, v in m1.items() if k != "truth"}
+    assert "misregistration" not in json.dumps(visible)
+
+
+def test_annotated_orbit_leaves_a_ramp_that_the_precise_orbit_removes(repo):
+    p = params(repo)
+    scene = build_scene(p, "tiny", dem_path=str(repo / DEM))
+    g = scene.geometry
+    w, s, e, n = g.extra["bounds"]
+    lon, lat = np.meshgrid(np.linspace(w, e, 30), np.linspace(s, n, 30))
+    h = np.full(lon.shape, 1000.0)
+    ramps = []
+    for i in range(len(scene.dates)):
+        dr = g.slant_range(lon, lat, h, scene.annotated_orbit(i)) - g.slant_range(
+            lon, lat, h, scene.precise_orbit(i)
+        )
+        phase = 4 * math.pi / g.wavelength * dr
+        ramps.append(np.ptp(phase - phase.mean()))
+    assert 0.2 < float(np.median(ramps)) < 20  # a visible ramp, not a mess of fringes
+    bperp = [
+        scene.orbits[i, 0] * math.cos(math.radians(g.incidence_deg))
+        + scene.orbits[i, 1] * math.sin(math.radians(g.incidence_deg))
+        for i in range(len(scene.dates))
+    ]
+    assert max(abs(b) for b in bperp) <= p["simulation"]["orbit"]["baseline_max_m"] + 1e-9
+
+
+# -- the whole stack through the library entries -------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_stack(tmp_path_factory, repo):
+    """The tiny config's stack written through the three Snakemake entries."""
+    out = tmp_path_factory.mktemp("tiny")
+    cfg = load_config(repo / TINY)
+    p = params_for(cfg, "tiny")
+    scene_out = {
+        "dem": out / "dem.tif",
+        "geometry": out / "geometry.json",
+        "scene": out / "scene.npz",
+        "areas": out / "truth/areas.gpkg",
+        "layover_shadow": out / "truth/layover_shadow.tif",
+    }
+    simulate_scene(p, {"sim_stack": "tiny"}, {"source_dem": str(repo / DEM)}, scene_out)
+    date = p["dates"][0]
+    simulate_acquisition(
+        p,
+        {"sim_stack": "tiny", "date": date},
+        {"scene": scene_out["scene"]},
+        {"slc": out / f"slc/{date}.tif", "metadata": out / f"slc/{date}.json"},
+    )
+    pairs = plan_stacks(cfg)["tiny"].pairs
+    for pair in pairs:
+        w = dict(pair.wildcards, sim_stack="tiny")
+        stem = f"{w['delay']}d/{w['reference']}_{w['secondary']}"
+        simulate_annotations(
+            p,
+            w,
+            {"scene": scene_out["scene"]},
+            {
+                "annotation": [
+                    str(out / f"annotations/{stem}{e}")
+                    for e in (".shp", ".shx", ".dbf", ".prj", ".cpg")
+                ],
+                "deformation": out / f"truth/{stem}_deformation.tif",
+                "valid": out / f"truth/{stem}_valid.tif",
+                "areas": out / f"truth/{stem}_areas.gpkg",
+            },
+        )
+    return out, p, cfg, pairs
+
+
+def test_stack_format(tiny_stack):
+    out, p, _, pairs = tiny_stack
+    geometry = json.loads((out / "geometry.json").read_text())
+    g = SarGeometry.from_dict(geometry)
+    w, s, e, n = g.extra["bounds"]
+    meta = json.loads((out / f"slc/{p['dates'][0]}.json").read_text())
+    assert meta["geometry"] == geometry
+    for key in (
+        "format",
+        "date",
+        "mission",
+        "polarisation",
+        "geometry",
+        "orbit",
+        "baseline",
+        "calibration",
+        "truth",
+    ):
+        assert key in meta
+    with rasterio.open(out / "dem.tif") as src:
+        assert src.crs.to_epsg() == 4326 and src.nodata == -9999
+        b = src.bounds
+        assert b.left < w and b.right > e and b.bottom < s and b.top > n
+    tr, width, height = output_grid(w, s, e, n, p["insar"]["pixel_spacing_deg"])
+    pair = pairs[0].wildcards
+    stem = f"{pair['delay']}d/{pair['reference']}_{pair['secondary']}"
+    for name in ("deformation", "valid"):
+        with rasterio.open(out / f"truth/{stem}_{name}.tif") as src:
+            assert src.crs.to_epsg() == 4326
+            assert (src.width, src.height) == (width, height)
+            assert src.transform.almost_equals(tr)
+    with rasterio.open(out / "truth/layover_shadow.tif") as src:
+        assert set(np.unique(src.read(1))) <= {0, 1, 2}
+    areas = gpd.read_file(out / "truth/areas.gpkg", layer="areas")
+    decoys = gpd.read_file(out / "truth/areas.gpkg", layer="decoys")
+    assert 5 <= len(areas) <= 8 and len(decoys) >= 2
+    lengths = areas["length_m"]
+    assert lengths.min() >= 50 and lengths.max() <= 1000
+
+
+def test_annotations_attributes_and_repetitions(tiny_stack):
+    out, p, cfg, pairs = tiny_stack
+    areas = gpd.read_file(out / "truth/areas.gpkg", layer="areas")
+    seen = {}
+    zones_with_motion = set()
+    for pair in pairs:
+        w = pair.wildcards
+        stem = f"{w['delay']}d/{w['reference']}_{w['secondary']}"
+        ann = gpd.read_file(out / f"annotations/{stem}.shp")
+        assert ann.crs.to_epsg() == 4326
+        # DBF field names hold 10 characters: 'repetitions' reads back as 'repetition'
+        assert set(ann.columns) >= {"id", "class", "confidence", "repetition", "geometry"}
+        assert set(ann["class"]) <= {"Landslide", "Rock Glacier", "Unknown"}
+        assert ann["confidence"].between(1, 3).all()
+        assert set(ann["id"]) <= set(areas["id"])
+        truth = gpd.read_file(out / f"truth/{stem}_areas.gpkg")
+        vis = truth[truth["visible"] == 1]
+        assert set(ann["id"]) == set(vis["id"])  # no annotator noise in the tiny config
+        assert (vis["phase_max_rad"] >= p["simulation"]["annotations"]["visibility_rad"]).all()
+        with rasterio.open(out / f"truth/{stem}_deformation.tif") as src:
+            phase = src.read(1)
+        assert np.abs(phase).max() == pytest.approx(truth["phase_max_rad"].max(), rel=0.05)
+        for _, row in ann.iterrows():
+            seen.setdefault((w["delay"], row["id"]), []).append(int(row["repetition"]))
+        zones_with_motion |= set(areas[areas["id"].isin(ann["id"])]["zone"])
+    for (_, _), reps in seen.items():
+        assert len(set(reps)) == 1 and reps[0] == len(
+            reps
+        )  # repetitions = annotated pairs of the delay
+    assert {"north", "south"} <= zones_with_motion
+
+
+def test_deactivated_areas_make_no_motion_intervals(repo):
+    p = params(
+        repo,
+        {"areas": {"count": 15, "per_zone_min": 0}, "size_km": [5.0, 5.0]},
+        dates={"start": "2018-07-02", "end": "2018-08-31"},
+    )
+    scene = build_scene(p, "tiny", dem_path=str(repo / DEM))
+    act = scene.areas["activity"]
+    assert act.any(axis=1).sum() > 0 and (~act).any()
+    og = OutputGrid(scene, p["insar"]["pixel_spacing_deg"])
+    k, i = np.argwhere(~act)[0]
+    win, _, rho = og.area_profiles[k]
+    assert np.all(og.deformation(i, i + 1)[win][rho < 1] == 0)
+    stats = og.area_stats(i, i + 1)
+    assert stats.loc[k, "phase_max_rad"] == 0 and stats.loc[k, "visible"] == 0
+
+
+def test_annotator_noise_misses_low_confidence_and_jitters(repo):
+    base = {"areas": {"count": 15, "per_zone_min": 0}, "size_km": [5.0, 5.0]}
+    clean = params(repo, base)
+    noisy = params(repo, {**base, "annotations": {"miss_probability": 1.0, "jitter_m": 20.0}})
+    from isslide.simulate.truth import annotate, annotation_frame
+
+    sc_clean = build_scene(clean, "tiny", dem_path=str(repo / DEM))
+    sc_noisy = build_scene(noisy, "tiny", dem_path=str(repo / DEM))
+    og_c = OutputGrid(sc_clean, clean["insar"]["pixel_spacing_deg"])
+    og_n = OutputGrid(sc_noisy, noisy["insar"]["pixel_spacing_deg"])
+    a_c = annotate(sc_clean, og_c, 0, 2)
+    a_n = annotate(sc_noisy, og_n, 0, 2)
+    assert (a_n["confidence"] >= 2).all()
+    assert set(a_n["id"]) == set(a_c[a_c["confidence"] >= 2]["id"])
+    f_c = annotation_frame(sc_clean, og_c, 0, 2).set_index("id")
+    f_n = annotation_frame(sc_noisy, og_n, 0, 2).set_index("id")
+    common = f_n.index.intersection(f_c.index)
+    assert len(common)
+    moved = [
+        f_n.geometry[i].symmetric_difference(f_c.geometry[i]).area / f_c.geometry[i].area
+        for i in common
+    ]
+    assert min(moved) > 0.01
+
+
+def test_same_seed_same_world_other_seed_other_world(repo):
+    p = quiet(
+        repo,
+        size_km=[1.0, 1.0],
+        land_cover={"uniform": None},
+        procedural={"relief_m": 800.0},
+        areas={"count": 3, "per_zone_min": 0},
+    )
+    a, b = build_scene(p, "tiny"), build_scene(p, "tiny")
+    np.testing.assert_array_equal(a.dem, b.dem)
+    np.testing.assert_array_equal(a.cover, b.cover)
+    np.testing.assert_array_equal(a.areas["lon"], b.areas["lon"])
+    s_a, m_a = simulate_slc(a, p["dates"][1])
+    s_b, m_b = simulate_slc(b, p["dates"][1])
+    np.testing.assert_array_equal(s_a, s_b)
+    assert m_a == m_b
+    p2 = dict(p, seed=p["seed"] + 1)
+    c = build_scene(p2, "tiny")
+    assert not np.array_equal(a.dem, c.dem)
+
+
+def test_scene_roundtrip(tmp_path, repo):
+    p = quiet(repo, size_km=[1.0, 1.0])
+    scene = inject_area(build_scene(p, "tiny"), 10.0)
+    scene.save(tmp_path / "scene.npz")
+    back = Scene.load(tmp_path / "scene.npz")
+    assert back.geometry == scene.geometry and back.dates == scene.dates
+    np.testing.assert_array_equal(back.areas["activity"], scene.areas["activity"])
+    lines, samples, values, _, _ = calibration_lut(back, 0)
+    assert values.shape == (len(lines), len(samples))
+
+
+# -- bad inputs ------------------------------------------------------------------------------
+def test_missing_dem_names_file_and_fix(repo, tmp_path):
+    p = params(repo)
+    with pytest.raises(IsslideError, match=r"nothere\.tif: DEM file not found.*simulation\.dem"):
+        build_scene(p, "tiny", dem_path=str(tmp_path / "nothere.tif"))
+
+
+def test_unreadable_dem(repo, tmp_path):
+    bad = tmp_path / "bad.tif"
+    bad.write_bytes(b"not a raster at all")
+    with pytest.raises(IsslideError, match=r"bad\.tif: cannot read the DEM"):
+        build_scene(params(repo), "tiny", dem_path=str(bad))
+
+
+def test_dem_not_covering_the_scene(repo):
+    p = params(repo, {"center": [-71.02, 44.27]})
+    p["stack"] = {"zones": {}}
+    with pytest.raises(
+        IsslideError, match=r"white_mountains\.tif: the DEM covers .*move simulation\.center"
+    ):
+        build_scene(p, "tiny", dem_path=str(repo / DEM))
+
+
+def test_zone_outside_scene(repo):
+    p = params(repo)
+    p["stack"] = {"zones": {"far": {"bbox": [6.0, 45.0, 6.1, 45.1], "role": "train"}}}
+    with pytest.raises(
+        IsslideError, match=r"stacks\.tiny\.zones\.far\.bbox .* outside the simulated scene"
+    ):
+        build_scene(p, "tiny", dem_path=str(repo / DEM))
+
+
+def test_shipped_dem_is_small_real_and_documented(repo):
+    path = repo / DEM
+    assert path.stat().st_size < 2_000_000
+    assert "Apache License" in (repo / "resources/dem/PROVENANCE.md").read_text()
+    with rasterio.open(path) as src:
+        h = src.read(1)
+        assert src.crs.to_epsg() == 4326
+    assert h.max() - h.min() > 1500  # mountainous
+
+
+# -- the rules ----------------------------------------------------------------------------------
+@pytest.mark.workflow
+def test_rules_make_an_slc_and_an_annotation(repo, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    work = tmp_path / "repo"
+    work.mkdir()
+    for name in (
+        "Snakefile",
+        "workflow",
+        "src",
+        "config",
+        "tests/configs",
+        "resources/dem",
+        "envs",
+    ):
+        src = repo / name
+        if src.is_dir():
+            shutil.copytree(
+                src, work / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+            )
+        elif src.exists():
+            (work / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, work / name)
+    targets = [
+        "resources/synthetic/tiny/slc/20180702.tif",
+        "resources/synthetic/annotations/tiny/12d/20180702_20180714.shp",
+    ]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        *targets,
+        "--cores",
+        "2",
+        "--configfile",
+        "tests/configs/tiny.yaml",
+    ]
+    res = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    meta = json.loads((work / "resources/synthetic/tiny/slc/20180702.json").read_text())
+    assert meta["date"] == "2018-07-02"
+    ann = gpd.read_file(work / targets[1])
+    assert len(ann) >= 1
+    # a DEM that is missing fails the job with one line naming it and the fix
+    cfg = (work / "tests/configs/tiny.yaml").read_text()
+    (work / "bad.yaml").write_text(
+        cfg + "\n"
+        if "dem:" in cfg
+        else cfg.replace("simulation:\n", "simulation:\n  dem: resources/dem/missing.tif\n")
+    )
+    shutil.rmtree(work / "resources/synthetic")
+    res = subprocess.run(
+        [*cmd[:-1], "bad.yaml"], cwd=work, capture_output=True, text=True, timeout=600
+    )
+    assert res.returncode != 0
+    assert "isslide: resources/dem/missing.tif: DEM file not found" in res.stderr
+    assert not (work / "resources/synthetic/tiny/dem.tif").exists()

@@ -1,0 +1,232 @@
+"""Training, resume, evaluation and bad inputs on small synthetic stores (CPU, seconds)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from isslide.dataset.store import write_store
+from isslide.errors import IsslideError
+from isslide.evaluate import evaluate_model, figure3, pr_curves, training_curves, write_table
+from isslide.train import (
+    HISTORY_COLUMNS,
+    StoreTensors,
+    load_checkpoint,
+    masked_bce,
+    resolve_device,
+    train_model,
+)
+
+
+def make_store(path, n=16, size=32, seed=0, motion=True):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    label = np.zeros((n, size, size), np.uint8)
+    phase = rng.uniform(-np.pi, np.pi, (n, size, size)).astype(np.float32)
+    coh = rng.uniform(0, 0.4, (n, size, size)).astype(np.float32)
+    for i in range(n):
+        if motion and i % 4:  # every fourth sample without motion
+            cy, cx = rng.integers(size // 4, size - size // 4, 2)
+            m = (yy - cy) ** 2 + (xx - cx) ** 2 <= int(rng.integers(2, max(3, size // 5))) ** 2
+            label[i][m] = 1
+            phase[i][m] = np.angle(np.exp(0.3j * ((yy - cy) ** 2 + (xx - cx) ** 2)[m]))
+            coh[i][m] += 0.5
+    valid = (rng.random((n, size, size)) > 0.05).astype(np.uint8)
+    write_store(
+        str(path),
+        dict(coherence=coh, phase=phase, label=label, valid=valid, sample_id=np.arange(n) + 100),
+    )
+    return str(path)
+
+
+CFG = {"shallow": {"epochs": 3, "lr": 1e-3}, "device": "cpu", "batch_size": 4}
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory):
+    d = tmp_path_factory.mktemp("stores")
+    return make_store(d / "train.npz", 20), make_store(d / "eval.npz", 8, seed=1)
+
+
+def run(tmp, stores, name="unet", cfg=CFG, **kw):
+    return train_model(
+        name,
+        stores[0],
+        str(tmp / "model.pt"),
+        str(tmp / "history.csv"),
+        cfg,
+        seed=5,
+        eval_path=stores[1],
+        threads=1,
+        **kw,
+    )
+
+
+def weights(path):
+    return torch.load(path, weights_only=True)["state_dict"]
+
+
+def same(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_train_writes_model_history_and_is_deterministic(tmp_path, stores):
+    a, b = tmp_path / "a", tmp_path / "b"
+    summary = run(a, stores)
+    run(b, stores)
+    assert summary["n_train"] == 15  # motion-only: 5 of 20 samples have no motion
+    assert same(weights(a / "model.pt"), weights(b / "model.pt"))
+    h = pd.read_csv(a / "history.csv")
+    assert list(h.columns) == HISTORY_COLUMNS
+    assert h["epoch"].tolist() == [1, 2, 3]
+    assert np.isfinite(h[["train_loss", "eval_loss"]].to_numpy()).all()
+    assert h["train_loss"].iloc[-1] < h["train_loss"].iloc[0]
+    other = tmp_path / "c"
+    train_model("unet", stores[0], str(other / "model.pt"), str(other / "h.csv"), CFG, seed=6)
+    assert not same(weights(a / "model.pt"), weights(other / "model.pt"))
+
+
+def test_resume_gives_the_uninterrupted_weights(tmp_path, stores):
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    run(full, stores, name="sepunet")
+    out = run(cut, stores, name="sepunet", stop_after=1)
+    assert out["interrupted"] and out["epoch"] == 1
+    assert not (cut / "model.pt").exists()
+    assert load_checkpoint(out["checkpoint"])["epoch"] == 1
+    out = run(cut, stores, name="sepunet", stop_after=1)  # second interruption
+    assert load_checkpoint(out["checkpoint"])["epoch"] == 2
+    run(cut, stores, name="sepunet")
+    assert same(weights(full / "model.pt"), weights(cut / "model.pt"))
+    pd.testing.assert_frame_equal(
+        pd.read_csv(full / "history.csv").drop(columns=["seconds", "samples_per_s"]),
+        pd.read_csv(cut / "history.csv").drop(columns=["seconds", "samples_per_s"]),
+    )
+    # more epochs later continue from the finished run's checkpoint
+    longer = {**CFG, "shallow": {"epochs": 4, "lr": 1e-3}}
+    run(cut, stores, name="sepunet", cfg=longer)
+    assert len(pd.read_csv(cut / "history.csv")) == 4
+    # a different learning rate is another run, in another checkpoint folder
+    ckpts = list((cut / "checkpoints").iterdir())
+    run(cut, stores, name="sepunet", cfg={**CFG, "shallow": {"epochs": 1, "lr": 1e-4}})
+    assert len(list((cut / "checkpoints").iterdir())) == len(ckpts) + 1
+
+
+def test_corrupt_checkpoint_is_refused_and_kept(tmp_path, stores):
+    out = run(tmp_path, stores, name="unet", stop_after=1)
+    ckpt = out["checkpoint"]
+    with open(ckpt, "wb") as fh:
+        fh.write(b"garbage")
+    with pytest.raises(IsslideError, match="corrupt or unsafe checkpoint.*delete it"):
+        run(tmp_path, stores, name="unet")
+    assert open(ckpt, "rb").read() == b"garbage"
+    assert not (tmp_path / "model.pt").exists()
+
+
+def test_bad_inputs(tmp_path, stores):
+    out = tmp_path / "out"
+    with pytest.raises(IsslideError, match="unknown model 'fcn'"):
+        run(out, stores, name="fcn")
+    empty = make_store(tmp_path / "empty.npz", 0)
+    with pytest.raises(IsslideError, match="no sample"):
+        run(out, (empty, stores[1]))
+    still = make_store(tmp_path / "still.npz", 8, motion=False)
+    with pytest.raises(IsslideError, match="no sample contains a valid motion pixel"):
+        run(out, (still, stores[1]))
+    with pytest.raises(IsslideError, match="eval.npz.*no sample contains"):
+        run(out, (stores[0], make_store(tmp_path / "eval.npz", 4, motion=False)))
+    with pytest.raises(IsslideError, match="fewer than training.batch_size"):
+        run(out, stores, cfg={**CFG, "batch_size": 64})
+    with pytest.raises(IsslideError, match="training store not found"):
+        run(out, (str(tmp_path / "missing.npz"), stores[1]))
+    with pytest.raises(IsslideError, match="training.weights.fcn_p"):
+        run(out, stores, name="fcn_p")
+    assert not out.exists() or not any(out.rglob("*.pt"))
+
+
+def test_device_selection():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(IsslideError, match="training.device"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(IsslideError, match="no CUDA device"):
+            resolve_device("cuda")
+
+
+def test_inputs_channels_offset_and_masked_loss(tmp_path):
+    path = make_store(tmp_path / "s.npz", 4, size=8)
+    from isslide.dataset.store import read_store
+
+    store = read_store(path)
+    data = StoreTensors(store, np.arange(4), torch.device("cpu"), True)
+    idx = torch.tensor([2, 0])
+    off = torch.tensor([0.5, 2.0])
+    x, y, v = data.batch(idx, off)
+    assert x.shape == (2, 3, 8, 8)
+    valid = torch.from_numpy(store["valid"][[2, 0]]).float()
+    ph = torch.from_numpy(store["phase"][[2, 0]]) + off.view(-1, 1, 1)
+    torch.testing.assert_close(x[:, 0], torch.from_numpy(store["coherence"][[2, 0]]) * valid)
+    torch.testing.assert_close(x[:, 1], torch.cos(ph) * valid)
+    torch.testing.assert_close(x[:, 2], torch.sin(ph) * valid)
+    # invalid pixels leave the loss unchanged whatever the logits there
+    logits = torch.randn(2, 1, 8, 8)
+    s1, c1 = masked_bce(logits, y, v)
+    logits2 = torch.where(v > 0, logits, torch.full_like(logits, 50.0))
+    s2, c2 = masked_bce(logits2, y, v)
+    assert torch.equal(s1, s2) and c1 == v.sum()
+
+
+def test_evaluation_table_and_figures(tmp_path, stores):
+    models = {}
+    for name in ("unet", "resunet"):
+        d = tmp_path / "models" / name
+        run(d, stores, name=name, cfg={**CFG, "shallow": {"epochs": 1, "lr": 1e-3}})
+        models[name] = d / "model.pt"
+    preds, mets, hists = {}, {}, {}
+    for name, model in models.items():
+        e = tmp_path / "evaluation" / name
+        res = evaluate_model(
+            str(model), stores[1], str(e / "predictions.npz"), str(e / "metrics.json")
+        )
+        preds[name], mets[name] = str(e / "predictions.npz"), str(e / "metrics.json")
+        hists[name] = str(model.parent / "history.csv")
+        assert res["model"] == name and res["n_images"] == 6  # motion-only evaluation
+        stored = json.loads(open(mets[name]).read())
+        assert stored["paper"]["f1"] == res["paper"]["f1"]
+        for conv in ("paper", "pooled"):
+            assert all(math.isfinite(stored[conv][k]) for k in ("f1", "dice", "iou", "hd"))
+        assert 0 <= stored["auc"] <= 1
+        with np.load(preds[name]) as z:
+            assert z["probabilities"].shape == (8, 32, 32)
+            assert z["probabilities"].dtype == np.float32
+            assert z["selected"].sum() == 6
+            np.testing.assert_array_equal(z["sample_id"], np.arange(8) + 100)
+    df = write_table(mets, str(tmp_path / "table.csv"), str(tmp_path / "table.md"))
+    assert df["model"].tolist() == ["unet", "resunet"]
+    assert "Published values: not shown" in open(tmp_path / "table.md").read()
+    ref = tmp_path / "ref.csv"
+    ref.write_text("model,F1,AUC,Dice,IoU,HD\nunet,0.5,0.9,0.4,0.3,12\n")
+    df = write_table(mets, str(tmp_path / "t2.csv"), str(tmp_path / "t2.md"), reference=str(ref))
+    assert df.loc[0, "published_F1"] == 0.5 and math.isnan(df.loc[1, "published_F1"])
+    index = tmp_path / "index.csv"
+    pd.DataFrame({"sample_id": [101], "stack": ["s"], "delay": [6]}).to_csv(index, index=False)
+    figs = [tmp_path / f for f in ("fig3.png", "curves.png", "pr.png")]
+    figure3(stores[1], preds, mets, str(figs[0]), index_path=str(index), n_samples=2)
+    training_curves(hists, str(figs[1]))
+    pr_curves(preds, mets, str(figs[2]))
+    for f in figs:
+        assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_evaluate_refuses_bad_model_file(tmp_path, stores):
+    bad = tmp_path / "model.pt"
+    bad.write_bytes(b"\x00" * 10)
+    out = tmp_path / "e"
+    with pytest.raises(IsslideError, match="corrupt or unsafe"):
+        evaluate_model(str(bad), stores[1], str(out / "p.npz"), str(out / "m.json"))
+    assert not out.exists()

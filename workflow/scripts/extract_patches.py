@@ -1,0 +1,26 @@
+"""Snakemake wrapper: isslide.dataset.patches.extract_stack_patches (one stack's patches)."""
+
+from isslide.dataset.patches import extract_stack_patches
+from isslide.smk import run
+
+
+def main(smk):
+    pairs = [
+        dict(p, coherence=c, phase=ph, label=lab)
+        for p, c, ph, lab in zip(
+            smk.params.pairs, smk.input.coherence, smk.input.phase, smk.input.labels, strict=True
+        )
+    ]
+    extract_stack_patches(
+        smk.wildcards.stack,
+        smk.input.centres,
+        pairs,
+        size=smk.params.patch_size,
+        store_path=smk.output.store,
+        index_path=smk.output.index,
+        layout_dir=smk.output.isslide,
+        threads=smk.threads,
+    )
+
+
+run(snakemake, main)  # noqa: F821

@@ -1,0 +1,19 @@
+"""Snakemake wrapper: isslide.labels.rasterize_labels (one interferogram's label raster)."""
+
+from isslide.labels import rasterize_labels
+from isslide.smk import run
+
+
+def main(smk):
+    annotation = smk.params.annotation if smk.input.annotation else None
+    rasterize_labels(
+        annotation=annotation,
+        layover_shadow=smk.input.layover_shadow,
+        coherence=smk.input.coherence,
+        output=smk.output.labels,
+        all_touched=smk.params.all_touched,
+        missing=smk.params.missing,
+    )
+
+
+run(snakemake, main)  # noqa: F821
