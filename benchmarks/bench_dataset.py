@@ -97,18 +97,22 @@ def main(argv=None):
         ready = os.path.join(root, "results/dataset/ready")
         centres_path = os.path.join(root, "results/dataset/centres/alps.gpkg")
         stages = {}
+        peaks = {}
+
+        def done(name, since):
+            stages[name] = time.perf_counter() - since
+            peaks[name] = mib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+            print(f"{name}: {stages[name]:.2f} s, peak RSS so far {peaks[name]} MiB", flush=True)
+            return time.perf_counter()
+
         t0 = time.perf_counter()
         t = t0
         with ProcessPoolExecutor(args.cores, mp_context=get_context("spawn")) as ex:
             rss_jobs = list(ex.map(_rasterize, pairs))
-        stages[f"rasterize_labels ({len(pairs)} jobs, {args.cores} at a time)"] = (
-            time.perf_counter() - t
-        )
-        t = time.perf_counter()
+        t = done(f"rasterize_labels ({len(pairs)} jobs, {args.cores} at a time)", t)
         centres, _ = compute_centres([p["label"] for p in pairs], "alps", zones, 10)
         write_centres(centres, centres_path)
-        stages["patch_centres"] = time.perf_counter() - t
-        t = time.perf_counter()
+        t = done("patch_centres", t)
         index = extract_stack_patches(
             "alps",
             centres_path,
@@ -119,11 +123,9 @@ def main(argv=None):
             os.path.join(ready, "isslide/alps"),
             threads=args.cores,
         )
-        stages["extract_patches (store + index + ISSLIDE layout)"] = time.perf_counter() - t
-        t = time.perf_counter()
+        t = done("extract_patches (store + index + ISSLIDE layout)", t)
         build_raw("alps", pairs, os.path.join(root, "results/dataset/raw/alps"))
-        stages["raw_dataset"] = time.perf_counter() - t
-        t = time.perf_counter()
+        t = done("raw_dataset", t)
         stacks = {
             "alps": {
                 "store": os.path.join(ready, "stacks/alps.npz"),
@@ -138,8 +140,7 @@ def main(argv=None):
             0.2,
             0,
         )
-        stages["assemble_dataset"] = time.perf_counter() - t
-        t = time.perf_counter()
+        t = done("assemble_dataset", t)
         counts = write_manifest(
             os.path.join(ready, "index.csv"),
             [os.path.join(root, "results/dataset/raw/alps")],
@@ -147,7 +148,7 @@ def main(argv=None):
             os.path.join(root, "results/dataset/manifest.json"),
             os.path.join(root, "results/dataset/manifest.csv"),
         )
-        stages["dataset_manifest"] = time.perf_counter() - t
+        done("dataset_manifest", t)
         total = time.perf_counter() - t0
         rss_main = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         ifg_mib = args.size * args.size * (4 + 4 + 4 + 1) / 2**20
@@ -185,6 +186,7 @@ def main(argv=None):
             "stages_s": {k: round(v, 2) for k, v in stages.items()},
             "dataset_total_s": round(total, 2),
             "target_s": 60,
+            "peak_rss_mib_after_stage (main process; imports alone ~170 MiB)": peaks,
             "peak_rss_mib": {
                 "centres+patches+raw+assemble+manifest process": mib(rss_main),
                 "largest rasterize job": mib(max(rss_jobs)),

@@ -16,7 +16,13 @@ from shapely.affinity import translate
 
 from isslide.dataset.centres import area_maxima, compute_centres, read_centres, write_centres
 from isslide.dataset.io import WGS84, apply
-from isslide.dataset.isslide import GeoTiffTemplate, import_isslide, layout_paths, load_isslide
+from isslide.dataset.isslide import (
+    GeoTiffTemplate,
+    import_isslide,
+    layout_paths,
+    load_isslide,
+    write_layout,
+)
 from isslide.dataset.patches import assemble, extract_stack_patches, window_origin
 from isslide.dataset.raw import build_raw, write_manifest
 from isslide.dataset.split import assign_split, held_out, n_held_out
@@ -65,8 +71,14 @@ def built(tmp_path_factory):
         SIZE,
         str(ready / "stacks/demo.npz"),
         str(ready / "stacks/demo.csv"),
-        str(ready / "isslide/demo"),
         threads=2,
+    )
+    write_layout(
+        str(ready / "stacks/demo.npz"),
+        str(ready / "stacks/demo.csv"),
+        s["pairs"][0]["label"],
+        str(ready / "isslide/demo"),
+        str(ready / "isslide/demo/patches.csv"),
     )
     return {
         "root": root,
@@ -401,3 +413,27 @@ def test_raw_dataset_and_manifest(built, tmp_path):
     assert counts["interferograms_per_delay"] == {"6": 4, "12": 3, "18": 2}
     table = pd.read_csv(tmp_path / "m.csv")
     assert table.set_index("metric").loc["samples", "value"] == str(counts["samples"])
+
+
+def test_layout_refresh_is_incremental(built, tmp_path):
+    ready = built["ready"]
+    out = tmp_path / "isslide"
+    args = (
+        str(ready / "stacks/demo.npz"),
+        str(ready / "stacks/demo.csv"),
+        built["stack"]["pairs"][0]["label"],
+    )
+    first = write_layout(*args, str(out), str(tmp_path / "list.csv"))
+    n = len(built["index"])
+    assert first == {"written": 3 * n, "unchanged": 0, "removed": 0}
+    mine = out / "notes.txt"
+    mine.write_text("a user's file")
+    stale = out / "6d/west/19990101_19990107/phase/1_0.tif"
+    again = write_layout(*args, str(out), str(tmp_path / "list.csv"))
+    assert again == {"written": 0, "unchanged": 3 * n, "removed": 0}
+    listing = pd.read_csv(tmp_path / "list.csv")
+    assert len(listing) == n and all((out / p).exists() for p in listing["mask"])
+    assert mine.read_text() == "a user's file" and not stale.exists()
+    # a failed refresh leaves no digests: the next one rewrites everything
+    os.unlink(out / ".isslide-digests.json")
+    assert write_layout(*args, str(out), str(tmp_path / "list.csv"))["written"] == 3 * n

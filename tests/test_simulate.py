@@ -639,12 +639,11 @@ def test_rules_make_an_slc_and_an_annotation(repo, tmp_path):
     ann = gpd.read_file(work / targets[1])
     assert len(ann) >= 1
     # a DEM that is missing fails the job with one line naming it and the fix
-    cfg = (work / "tests/configs/tiny.yaml").read_text()
-    (work / "bad.yaml").write_text(
-        cfg + "\n"
-        if "dem:" in cfg
-        else cfg.replace("simulation:\n", "simulation:\n  dem: resources/dem/missing.tif\n")
-    )
+    import yaml
+
+    cfg = yaml.safe_load((work / "tests/configs/tiny.yaml").read_text())
+    cfg["simulation"]["dem"] = "resources/dem/missing.tif"
+    (work / "bad.yaml").write_text(yaml.safe_dump(cfg))
     shutil.rmtree(work / "resources/synthetic")
     res = subprocess.run(
         [*cmd[:-1], "bad.yaml"], cwd=work, capture_output=True, text=True, timeout=600

@@ -230,3 +230,33 @@ def test_evaluate_refuses_bad_model_file(tmp_path, stores):
     with pytest.raises(IsslideError, match="corrupt or unsafe"):
         evaluate_model(str(bad), stores[1], str(out / "p.npz"), str(out / "m.json"))
     assert not out.exists()
+
+
+def test_cli_train_and_evaluate(tmp_path, stores, repo):
+    import argparse
+    import shutil
+
+    import yaml
+
+    from isslide import cli_train
+
+    cfg = yaml.safe_load(open(repo / "tests" / "configs" / "tiny.yaml"))
+    cfg["training"] = {"models": ["unet"], "device": "cpu", "batch_size": 4, "threads": 1,
+                       "shallow": {"epochs": 1, "lr": 1e-3}}  # fmt: skip
+    cfg_path = tmp_path / "c.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    store = tmp_path / "ready"
+    store.mkdir()
+    shutil.copy(stores[0], store / "train.npz")
+    shutil.copy(stores[1], store / "eval.npz")
+    parser = argparse.ArgumentParser()
+    cli_train.add_parser(parser.add_subparsers(dest="command"))
+    common = ["--configfile", str(cfg_path), "--store", str(store)]
+    args = parser.parse_args(["train", "unet", *common, "--out", str(tmp_path / "m")])
+    assert args.func(args) == 0
+    assert (tmp_path / "m" / "unet" / "model.pt").exists()
+    args = parser.parse_args(
+        ["evaluate", "unet", *common, "--models", str(tmp_path / "m"), "--out", str(tmp_path / "e")]
+    )
+    assert args.func(args) == 0
+    assert json.loads((tmp_path / "e" / "unet" / "metrics.json").read_text())["model"] == "unet"

@@ -258,6 +258,9 @@ def _save(fig, path: str) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+INVALID_COLOUR = "#e69500"
+
+
 def pick_samples(store: dict, n: int) -> np.ndarray:
     """``n`` motion samples spread over the range of motion areas (deterministic)."""
     moving = np.flatnonzero(motion_mask(store))
@@ -277,10 +280,15 @@ def _describe(index: pd.DataFrame | None, sample_id: int) -> str:
         return f"sample {sample_id}"
     r = row.iloc[0]
     parts = [f"#{sample_id}"]
-    for key, fmt in (("stack", "{}"), ("delay", "{}d"), ("reference", "{}"), ("secondary", "{}")):
+    for key, fmt in (
+        ("stack", "\n{}"),
+        ("delay", " {}d"),
+        ("reference", "\n{}"),
+        ("secondary", "_{}"),
+    ):
         if key in r and pd.notna(r[key]):
             parts.append(fmt.format(r[key]))
-    return " ".join(parts)
+    return "".join(parts)
 
 
 def figure3(
@@ -320,11 +328,12 @@ def figure3(
             panels.append((m, p, dict(cmap="gray", vmin=0, vmax=1)))
         for c, (title, img, kw) in enumerate(panels):
             ax = axes[r, c]
-            ax.imshow(img, interpolation="nearest", **kw)
+            cmap = plt.get_cmap(kw.pop("cmap")).with_extremes(bad=INVALID_COLOUR)
+            ax.imshow(img, interpolation="nearest", cmap=cmap, **kw)
             if c >= 3:
                 pred = (np.nan_to_num(img, nan=-1.0) >= thr[title]) & valid
                 ax.images[-1].remove()
-                ax.imshow(np.where(valid, pred, np.nan), cmap="gray", vmin=0, vmax=1)
+                ax.imshow(np.where(valid, pred, np.nan), cmap=cmap, vmin=0, vmax=1)
                 if pred.any() and not pred.all():
                     ax.contour(pred.astype(float), levels=[0.5], colors="red", linewidths=0.9)
                 ax.contour(
@@ -342,7 +351,7 @@ def figure3(
         axes[r, 0].set_ylabel(_describe(index, int(store["sample_id"][i])), fontsize=7)
     fig.suptitle(
         "Predictions at the paper-convention threshold t (white); red: predicted border; "
-        "cyan dashed: annotation border",
+        "cyan dashed: annotation border; orange: invalid pixels",
         fontsize=8,
     )
     _save(fig, out_png)

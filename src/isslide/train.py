@@ -356,6 +356,9 @@ def train_epoch(model, data: StoreTensors, opt, scaler, settings: Settings, epoc
     model.train()
     torch.manual_seed(derive_seed(settings.seed, 2, epoch))  # dropout of the FCN/DeepLab heads
     perm, offsets = epoch_plan(settings, data.n, epoch)
+    if data.on_device:  # one host-to-device copy per epoch, none per batch
+        perm = perm.to(data.device)
+        offsets = offsets.to(data.device) if offsets is not None else None
     nb = batches_per_epoch(data.n, settings.batch_size, settings.drop_last)
     total = torch.zeros((), device=data.device, dtype=torch.float64)
     count = torch.zeros((), device=data.device, dtype=torch.float64)

@@ -18,6 +18,7 @@ delay and dates are parsed from the folder names when they contain them.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -121,7 +122,7 @@ class GeoTiffTemplate:
 
 
 class LayoutWriter:
-    """Writes the patches of a stack into the ISSLIDE layout under ``root``."""
+    """The templates and folder cache used to write a stack's ISSLIDE layout under ``root``."""
 
     def __init__(self, root: str, size: int, pixel: tuple[float, float], crs):
         self.root = root
@@ -135,16 +136,101 @@ class LayoutWriter:
             os.makedirs(d, exist_ok=True)
             self._dirs.add(d)
 
-    def write(self, delay, zone, interferogram, pid, k, x0, y0, coherence, phase, mask) -> None:
-        paths = layout_paths(delay, zone, interferogram, pid, k)
-        for key, array, template in (
-            ("phase", phase, self.float),
-            ("coherence", coherence, self.float),
-            ("mask", mask, self.mask),
-        ):
-            path = os.path.join(self.root, paths[key])
-            self._dir(path)
-            template.write(path, array, x0, y0)
+
+def write_layout(
+    store_path: str, index_path: str, grid_path: str, out_dir: str, listing_path: str
+) -> dict:
+    """Write or refresh a stack's ISSLIDE layout under ``out_dir`` from its store and index.
+
+    Incremental: a file whose bytes did not change is not rewritten, files of samples that no
+    longer exist are removed (only files this function wrote: it keeps their digests in
+    ``out_dir/.isslide-digests.json``, dropped while it works so a failed run rewrites
+    everything next time). ``listing_path`` (CSV: sample_id and the three relative paths) is
+    written last. Returns counts of written / unchanged / removed files.
+    """
+    from .io import Grid, atomic_path, write_json
+    from .store import read_rows, store_layout
+
+    index = pd.read_csv(index_path, dtype={"reference": str, "secondary": str, "zone": str})
+    grid = Grid.of(grid_path)
+    layout = store_layout(store_path)
+    n, h, w = layout["coherence"][2] if len(layout["coherence"][2]) == 3 else (0, 0, 0)
+    if n != len(index):
+        raise IsslideError(
+            f"{store_path}: {n} samples but {index_path} has {len(index)} rows; rerun extract_patches"
+        )
+    os.makedirs(out_dir, exist_ok=True)
+    digests_path = os.path.join(out_dir, ".isslide-digests.json")
+    old: dict[str, str] = {}
+    if os.path.exists(digests_path):
+        try:
+            with open(digests_path) as fh:
+                old = json.load(fh)
+        except (OSError, ValueError):
+            old = {}
+        os.unlink(digests_path)
+    new: dict[str, str] = {}
+    writer = (
+        LayoutWriter(out_dir, h, (abs(grid.transform.a), abs(grid.transform.e)), grid.crs)
+        if n
+        else None
+    )
+    written = unchanged = 0
+    listing = []
+    for start in range(0, n, 256):
+        rows = np.arange(start, min(n, start + 256))
+        data = read_rows(
+            store_path, rows, ("coherence", "phase", "label", "valid", "sample_id"), layout
+        )
+        valid = data["valid"].astype(bool)
+        coh = np.where(valid, data["coherence"], NODATA).astype(np.float32)
+        pha = np.where(valid, data["phase"], NODATA).astype(np.float32)
+        mask = np.where(valid, data["label"], MASK_NODATA).astype(np.uint8)
+        for i, r in enumerate(rows):
+            row = index.iloc[r]
+            if int(row.sample_id) != int(data["sample_id"][i]):
+                raise IsslideError(
+                    f"{store_path}: sample {r} is not the index's; rerun extract_patches"
+                )
+            paths = layout_paths(
+                int(row.delay),
+                row.zone,
+                f"{row.reference}_{row.secondary}",
+                int(row.phenomenon_id),
+                int(row.k),
+            )
+            x0, y0 = float(row.window_lon), float(row.window_lat)
+            for key, array, template in (
+                ("phase", pha[i], writer.float),
+                ("coherence", coh[i], writer.float),
+                ("mask", mask[i], writer.mask),
+            ):
+                blob = template.encode(array, x0, y0)
+                digest = hashlib.blake2b(blob, digest_size=16).hexdigest()
+                rel = paths[key]
+                new[rel] = digest
+                full = os.path.join(out_dir, rel)
+                if old.get(rel) == digest and os.path.exists(full):
+                    unchanged += 1
+                    continue
+                writer._dir(full)
+                with open(full, "wb") as fh:
+                    fh.write(blob)
+                written += 1
+            listing.append((int(row.sample_id), paths["phase"], paths["coherence"], paths["mask"]))
+    removed = 0
+    for rel in sorted(set(old) - set(new)):
+        full = os.path.join(out_dir, rel)
+        if os.path.exists(full):
+            os.unlink(full)
+            removed += 1
+    write_json(digests_path, new)
+    frame = pd.DataFrame(listing, columns=["sample_id", "phase", "coherence", "mask"])
+    with atomic_path(listing_path, ".csv") as tmp:
+        frame.to_csv(tmp, index=False)
+    counts = {"written": written, "unchanged": unchanged, "removed": removed}
+    log.info("%s: ISSLIDE layout of %d samples: %s", out_dir, n, counts)
+    return counts
 
 
 # --------------------------------------------------------------------------- loader

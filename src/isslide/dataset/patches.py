@@ -8,7 +8,8 @@ kept with an all-zero label: the paper's "no-move" samples.
 
 :func:`extract_stack_patches` streams one interferogram at a time (windowed reads of the union
 of the patch windows, prefetching the next interferograms on ``threads`` threads) into the
-stack's store (:class:`~isslide.dataset.store.StoreWriter`), its index and the ISSLIDE layout.
+stack's store (:class:`~isslide.dataset.store.StoreWriter`) and its index (the ISSLIDE layout
+is written from them by :func:`isslide.dataset.isslide.write_layout`).
 :func:`assemble` joins the stacks' stores into ``train.npz`` / ``eval.npz`` and ``index.csv``.
 """
 
@@ -28,8 +29,8 @@ from rasterio.windows import Window
 from ..errors import IsslideError
 from ..labels import read_phenomena
 from .centres import read_centres
-from .io import Grid, apply, atomic_dir, check_same_grid, write_csv
-from .isslide import MASK_NODATA, NODATA, LayoutWriter, sample_id
+from .io import Grid, apply, check_same_grid, write_csv
+from .isslide import sample_id
 from .split import assign_split, held_out
 from .store import KEYS, StoreWriter, read_rows, read_store, store_layout
 
@@ -71,8 +72,10 @@ def _read_window(path: str, window: Window):
         return src.read(1, window=window), src.nodata
 
 
-def _load_pair(pair: dict, r0, c0, size: int, window: Window):
-    """Read one interferogram's window and cut the patches (runs on a worker thread)."""
+def _process_pair(j: int, pair: dict, ctx: dict) -> dict:
+    """Read one interferogram's window, cut its patches and write them to the store (runs on
+    a worker thread); return what the index needs."""
+    window, size, r0, c0 = ctx["window"], ctx["size"], ctx["r0"], ctx["c0"]
     coh, cnd = _read_window(pair["coherence"], window)
     pha, pnd = _read_window(pair["phase"], window)
     lab, _ = _read_window(pair["label"], window)
@@ -88,14 +91,27 @@ def _load_pair(pair: dict, r0, c0, size: int, window: Window):
     if pnd is not None:
         valid &= pha != pnd
     motion = (lab > 0) & valid
+    nc = len(r0)
+    delay, ref, sec = int(pair["delay"]), pair["reference"], pair["secondary"]
+    sids = np.array(
+        [
+            sample_id(ctx["stack"], delay, ref, sec, p, k)
+            for p, k in zip(ctx["pids"], ctx["ks"], strict=True)
+        ],
+        np.int64,
+    )
+    ctx["store"].put(
+        j * nc,
+        coherence=np.where(valid, coh, 0).astype(np.float32),
+        phase=np.where(valid, pha, 0).astype(np.float32),
+        label=motion,
+        valid=valid,
+        sample_id=sids,
+    )
     return {
-        "coherence_raw": np.where(valid, coh, NODATA).astype(np.float32),
-        "phase_raw": np.where(valid, pha, NODATA).astype(np.float32),
-        "coherence": np.where(valid, coh, 0).astype(np.float32),
-        "phase": np.where(valid, pha, 0).astype(np.float32),
-        "label": motion.astype(np.uint8),
-        "valid": valid.astype(np.uint8),
-        "mask": np.where(valid, motion, MASK_NODATA).astype(np.uint8),
+        "sample_id": sids,
+        "motion_pixels": motion.reshape(nc, -1).sum(axis=1),
+        "valid_fraction": valid.reshape(nc, -1).mean(axis=1).round(4),
         "phenomena": read_phenomena(pair["label"]),
     }
 
@@ -107,10 +123,9 @@ def extract_stack_patches(
     size: int,
     store_path: str,
     index_path: str,
-    layout_dir: str,
     threads: int = 1,
 ) -> pd.DataFrame:
-    """Write a stack's store, index and ISSLIDE layout. ``pairs``: dicts with delay, reference,
+    """Write a stack's store and index. ``pairs``: dicts with delay, reference,
     secondary and the paths coherence, phase, label. Returns the index."""
     centres = read_centres(centres_path)
     centres = centres[centres["zone"] != ""].reset_index(drop=True)
@@ -134,13 +149,24 @@ def extract_stack_patches(
         )
     else:
         window = Window(0, 0, 1, 1)
-    pixel = (abs(grid.transform.a), abs(grid.transform.e))
     ul_x, ul_y = apply(grid.transform, c0, r0)
     pids = centres["phenomenon_id"].to_numpy().astype(np.int64)
     ks = centres["k"].to_numpy().astype(np.int64)
     blocks = []
-    with atomic_dir(layout_dir) as tmp_layout, StoreWriter(store_path, nc * npairs, size) as store:
-        layout = LayoutWriter(tmp_layout, size, pixel, grid.crs)
+    with StoreWriter(store_path, nc * npairs, size) as store:
+        ctx = {
+            "stack": stack,
+            "window": window,
+            "size": size,
+            "r0": r0,
+            "c0": c0,
+            "ul_x": ul_x,
+            "ul_y": ul_y,
+            "pids": pids,
+            "ks": ks,
+            "zones": centres["zone"].tolist(),
+            "store": store,
+        }
         depth = max(1, int(threads))
         with ThreadPoolExecutor(depth) as pool:
             todo = iter(enumerate(pairs) if nc else [])
@@ -153,18 +179,14 @@ def extract_stack_patches(
                     if item is None:
                         return
                     j, pair = item
-                    pending.append((j, pair, pool.submit(_load_pair, pair, r0, c0, size, window)))
+                    pending.append((j, pair, pool.submit(_process_pair, j, pair, ctx)))
 
             fill()
             while pending:
                 j, pair, future = pending.popleft()
                 fill()
                 data = future.result()
-                blocks.append(
-                    _emit(
-                        stack, pair, j, data, centres, pids, ks, r0, c0, ul_x, ul_y, store, layout
-                    )
-                )
+                blocks.append(_index_rows(stack, pair, data, centres, r0, c0, ul_x, ul_y))
     index = pd.concat(blocks, ignore_index=True) if blocks else pd.DataFrame(columns=INDEX_COLUMNS)
     if index["sample_id"].duplicated().any():
         raise IsslideError(f"stack {stack}: duplicate sample ids; report this as a bug")
@@ -180,37 +202,8 @@ def extract_stack_patches(
     return index
 
 
-def _emit(
-    stack, pair, j, data, centres, pids, ks, r0, c0, ul_x, ul_y, store, layout
-) -> pd.DataFrame:
-    nc = len(centres)
-    delay, ref, sec = int(pair["delay"]), pair["reference"], pair["secondary"]
-    ifg = f"{ref}_{sec}"
-    sids = np.array(
-        [sample_id(stack, delay, ref, sec, p, k) for p, k in zip(pids, ks, strict=True)], np.int64
-    )
-    store.put(
-        j * nc,
-        coherence=data["coherence"],
-        phase=data["phase"],
-        label=data["label"],
-        valid=data["valid"],
-        sample_id=sids,
-    )
-    zones = centres["zone"].tolist()
-    for i in range(nc):
-        layout.write(
-            delay,
-            zones[i],
-            ifg,
-            int(pids[i]),
-            int(ks[i]),
-            float(ul_x[i]),
-            float(ul_y[i]),
-            data["coherence_raw"][i],
-            data["phase_raw"][i],
-            data["mask"][i],
-        )
+def _index_rows(stack, pair, data, centres, r0, c0, ul_x, ul_y) -> pd.DataFrame:
+    pids = centres["phenomenon_id"].to_numpy().astype(np.int64)
     phen = data["phenomena"]
     cls = [
         phen.get(int(p), {}).get("class", c) for p, c in zip(pids, centres["class"], strict=True)
@@ -221,27 +214,29 @@ def _emit(
     ]
     return pd.DataFrame(
         {
-            "sample_id": sids,
+            "sample_id": data["sample_id"],
             "stack": stack,
             "zone": centres["zone"].to_numpy(),
             "role": centres["role"].to_numpy(),
-            "delay": delay,
-            "reference": ref,
-            "secondary": sec,
+            "delay": int(pair["delay"]),
+            "reference": pair["reference"],
+            "secondary": pair["secondary"],
             "lon": centres["lon"].to_numpy(),
             "lat": centres["lat"].to_numpy(),
             "row": centres["row"].to_numpy(),
             "col": centres["col"].to_numpy(),
             "phenomenon_id": pids,
-            "k": ks,
+            "k": centres["k"].to_numpy().astype(np.int64),
             "class": cls,
             "confidence": conf,
             "annotated": [int(p) in phen for p in pids],
-            "has_motion": data["label"].reshape(nc, -1).any(axis=1),
-            "motion_pixels": data["label"].reshape(nc, -1).sum(axis=1),
-            "valid_fraction": data["valid"].reshape(nc, -1).mean(axis=1).round(4),
+            "has_motion": data["motion_pixels"] > 0,
+            "motion_pixels": data["motion_pixels"],
+            "valid_fraction": data["valid_fraction"],
             "window_row": r0,
             "window_col": c0,
+            "window_lon": ul_x,
+            "window_lat": ul_y,
         }
     )
 
@@ -288,8 +283,8 @@ def assemble(
             at = 0
             for name, grp in sel.groupby("stack", sort=True):
                 rows = grp["_stack_row"].to_numpy()
-                for s in range(0, len(rows), 1024):
-                    part = rows[s : s + 1024]
+                for s in range(0, len(rows), 256):
+                    part = rows[s : s + 256]
                     writer.put(at, **read_rows(stacks[name]["store"], part, KEYS, stores[name]))
                     at += len(part)
     index = index.drop(columns=["_stack_row"])
@@ -318,24 +313,3 @@ def _patch_size(layouts: dict) -> tuple[int, int]:
         if len(shape) == 3:
             return shape[1], shape[2]
     return (0, 0)
-
-
-def stack_pairs(
-    stack: str, pair_names: list[str], coherence: list[str], phase: list[str], labels: list[str]
-) -> list[dict]:
-    """Pair dicts from parallel lists (``pair_names`` like ``6d/20180702_20180708``)."""
-    out = []
-    for name, c, p, lab in zip(pair_names, coherence, phase, labels, strict=True):
-        delay, ifg = name.split("/")
-        ref, sec = ifg.split("_")
-        out.append(
-            {
-                "delay": int(delay.rstrip("d")),
-                "reference": ref,
-                "secondary": sec,
-                "coherence": c,
-                "phase": p,
-                "label": lab,
-            }
-        )
-    return out

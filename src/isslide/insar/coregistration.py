@@ -94,7 +94,7 @@ def oversample2(z: np.ndarray) -> np.ndarray:
     return scipy.fft.ifft2(scipy.fft.ifftshift(f, axes=(-2, -1))) * 4
 
 
-def _upsampled_dft(cp: np.ndarray, centre: np.ndarray, upsample: int, half_width: float = 1.5):
+def _upsampled_dft(cp: np.ndarray, centre: np.ndarray, upsample: int, half_width: float = 1.0):
     """Cross-correlation (B, T, T) at centre +- half_width, from cross-power spectra (B, N, M)."""
     b, n, m = cp.shape
     t = np.arange(-half_width, half_width + 1e-9, 1.0 / upsample)
@@ -115,7 +115,9 @@ def _parabola(a, b, c):
     return np.clip(off, -0.5, 0.5)
 
 
-def estimate_shift(ref: np.ndarray, sec: np.ndarray, upsample: int = 50, max_shift: float = 4.0):
+def estimate_shift(
+    ref: np.ndarray, sec: np.ndarray, upsample: int = 20, max_shift: float = 4.0, batch: int = 8
+):
     """Shift (dy, dx) per window with ``sec(p + shift) ~ ref(p)``, and peak quality.
 
     ``ref`` and ``sec`` are complex baseband windows (B, N, M). Returns ``shifts`` (B, 2) and
@@ -123,6 +125,12 @@ def estimate_shift(ref: np.ndarray, sec: np.ndarray, upsample: int = 50, max_shi
     """
     ref = np.asarray(ref)
     sec = np.asarray(sec)
+    if ref.shape[0] > batch:  # bounded memory: a few windows at a time
+        parts = [
+            estimate_shift(ref[i : i + batch], sec[i : i + batch], upsample, max_shift, batch)
+            for i in range(0, ref.shape[0], batch)
+        ]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     a = np.abs(oversample2(ref))
     c = np.abs(oversample2(sec))
     a -= a.mean(axis=(-2, -1), keepdims=True)

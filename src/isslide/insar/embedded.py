@@ -59,7 +59,7 @@ PAIR_GEOMETRY_KEYS = (
 DEFAULT_COREGISTRATION = {
     "window": 128,
     "windows": 36,
-    "upsample": 50,
+    "upsample": 20,
     "max_shift": 4.0,
     "min_quality": 0.2,
 }

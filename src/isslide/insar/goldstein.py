@@ -68,22 +68,29 @@ def goldstein(
     q = n // step  # 4 sub-blocks per patch side
     weights = bartlett2d(n)
     wblocks = weights.reshape(q, step, q, step)
-    acc = np.zeros((py + q - 1, step, px + q - 1, step), np.complex64)
-    wsum = np.zeros((py + q - 1, step, px + q - 1, step), np.float32)
+    # every kept pixel is under all q x q patches: the sum of weights is one step x step tile
+    wtile = wblocks.sum(axis=(0, 2))
+    wrow = np.tile(wtile, (1, px + q - 1))  # (step, padded width)
+    out = np.empty((h, w), np.complex64)
     views = sliding_window_view(padded, (n, n))[::step, ::step]  # (py, px, n, n), no copy
+    carry = np.zeros((q - 1, step, px + q - 1, step), np.complex64)  # rows still receiving patches
     for p0 in range(0, py, strip_patches):
         p1 = min(py, p0 + strip_patches)
+        k = p1 - p0
+        acc = np.zeros((k + q - 1, step, px + q - 1, step), np.complex64)
+        acc[: q - 1] += carry
         filt = filter_patches(views[p0:p1], alpha, window, workers) * weights
-        blocks = filt.reshape(p1 - p0, px, q, step, q, step)
+        blocks = filt.reshape(k, px, q, step, q, step)
         for a in range(q):
             for b in range(q):
-                acc[p0 + a : p1 + a, :, b : b + px, :] += blocks[:, :, a, :, b, :].transpose(
-                    0, 2, 1, 3
-                )
-                wsum[p0 + a : p1 + a, :, b : b + px, :] += wblocks[a, :, b, :][None, :, None, :]
-    out = acc.reshape(ph, pw)
-    norm = wsum.reshape(ph, pw)
-    out = out[pad : pad + h, pad : pad + w] / np.where(
-        norm[pad : pad + h, pad : pad + w] > 0, norm[pad : pad + h, pad : pad + w], 1.0
-    )
-    return out.astype(np.complex64)
+                acc[a : a + k, :, b : b + px, :] += blocks[:, :, a, :, b, :].transpose(0, 2, 1, 3)
+        del filt, blocks
+        carry = acc[k:].copy()
+        done = acc[:k].reshape(k * step, (px + q - 1) * step) / np.tile(wrow, (k, 1))
+        # padded rows [p0 * step, p1 * step) are final: keep the image part
+        r0, r1 = p0 * step, p1 * step
+        i0, i1 = max(r0, pad), min(r1, pad + h)
+        if i1 > i0:
+            out[i0 - pad : i1 - pad] = done[i0 - r0 : i1 - r0, pad : pad + w]
+    # the last q - 1 sub-block rows are all padding (pad = (q - 1) * step >= them)
+    return out

@@ -42,7 +42,7 @@ from .terrain import M_PER_DEG, expand, gradients, grid
 
 log = logging.getLogger("isslide.simulate")
 
-BLOCK_CELLS = 1 << 17  # ground cells per block (fixed: the random streams are keyed by block)
+BLOCK_CELLS = 1 << 16  # ground cells per block (fixed: the random streams are keyed by block)
 SLC_FORMAT = "isslide-slc/1"
 
 
@@ -154,8 +154,7 @@ def simulate_slc(scene: Scene, date) -> tuple[np.ndarray, dict]:
         centres, shapes = scene.area_shapes()
         disp = scene.displacement(i)
     n_pix = g.lines * g.samples
-    acc_re = np.zeros(n_pix, np.float64)
-    acc_im = np.zeros(n_pix, np.float64)
+    slc = np.zeros(n_pix, np.complex64)
     a_cell = ground.cell_east_m * ground.cell_north_m
     k4pi = 4.0 * math.pi / g.wavelength
     for b, (r0, r1) in enumerate(ground.blocks):
@@ -207,11 +206,7 @@ def simulate_slc(scene: Scene, date) -> tuple[np.ndarray, dict]:
         line = (s_along - g.first_line_s) / g.azimuth_spacing + da
         sample = (rng_m - g.near_range) / g.range_spacing + dr
         del s_along, rng_m, lon, lat, h
-        _splat(acc_re, acc_im, line, sample, z, g.lines, g.samples)
-    slc = np.empty(n_pix, np.complex64)
-    slc.real = acc_re
-    slc.imag = acc_im
-    del acc_re, acc_im
+        _splat(slc, line, sample, z, g.lines, g.samples)
     slc = slc.reshape(g.lines, g.samples)
     nesz = 10 ** (float(sim["radar"]["nesz_db"]) / 10.0)
     gen = rng(scene.seed, scene.stack, "thermal", ordinals[-1])
@@ -224,8 +219,12 @@ def simulate_slc(scene: Scene, date) -> tuple[np.ndarray, dict]:
     return slc, metadata(scene, i)
 
 
-def _splat(acc_re, acc_im, line, sample, z, lines, samples):
-    """Add each echo to its 4 nearest radar cells with power weights (1-f)(1-g), ... (bilinear)."""
+def _splat(slc, line, sample, z, lines, samples):
+    """Add each echo to its 4 nearest radar cells with power weights (1-f)(1-g), ... (bilinear).
+
+    ``slc`` is the flat complex64 radar image; the sums run over the span of cells the block
+    touches only, so temporaries stay the size of the block, not of the image.
+    """
     l0 = np.floor(line)
     s0 = np.floor(sample)
     fl = line - l0
@@ -237,11 +236,16 @@ def _splat(acc_re, acc_im, line, sample, z, lines, samples):
         li = l0 + dl
         si = s0 + ds
         ok = (li >= 0) & (li < lines) & (si >= 0) & (si < samples)
+        if not ok.any():
+            continue
         idx = li[ok] * samples + si[ok]
+        lo = int(idx.min())
+        hi = int(idx.max()) + 1
+        idx -= lo
         amp = np.sqrt(w[ok])
         zz = z[ok]
-        acc_re += np.bincount(idx, weights=zz.real * amp, minlength=lines * samples)
-        acc_im += np.bincount(idx, weights=zz.imag * amp, minlength=lines * samples)
+        slc.real[lo:hi] += np.bincount(idx, weights=zz.real * amp, minlength=hi - lo)
+        slc.imag[lo:hi] += np.bincount(idx, weights=zz.imag * amp, minlength=hi - lo)
 
 
 def perpendicular_baseline(orbit: Orbit, incidence_deg: float) -> float:

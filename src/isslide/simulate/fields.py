@@ -29,9 +29,9 @@ def rng(seed: int, stack: str, purpose: str, *keys: int) -> np.random.Generator:
 
 
 def complex_normal(gen: np.random.Generator, n: int) -> np.ndarray:
-    """Circular complex Gaussian CN(0, 1) samples (complex128)."""
-    out = gen.standard_normal(2 * n).view(np.complex128)
-    out *= np.sqrt(0.5)
+    """Circular complex Gaussian CN(0, 1) samples (complex64: float32 draws are twice as fast)."""
+    out = gen.standard_normal(2 * n, dtype=np.float32).view(np.complex64)
+    out *= np.float32(np.sqrt(0.5))
     return out
 
 

@@ -60,7 +60,8 @@ def aoi_bounds(aoi: str | None):
         raise IsslideError(f"stacks.<name>.aoi: not valid WKT ({exc})") from None
 
 
-BLOCK_ROWS = 512  # output rows per block: memory stays ~ 20 bytes x width x BLOCK_ROWS
+BLOCK_ROWS = 512  # output rows per block: memory ~ 40 bytes x width x BLOCK_ROWS
+GDAL_CACHE_MB = 64  # GDAL block cache, MB (GDAL default: 5 % of the machine memory)
 
 
 def _open_source(band) -> rasterio.DatasetReader:
@@ -140,6 +141,7 @@ def export_interferogram(
     keys = ("phase", "coherence", "layover_shadow")
     tmp = {k: f"{outputs[k]}.tmp-{os.getpid()}.tif" for k in keys}
     with contextlib.ExitStack() as stack:
+        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB))
         srcs = [stack.enter_context(_open_source(b)) for b in (i_band, q_band, c_band, m_band)]
         if bounds is None:
             bounds = tuple(srcs[0].bounds)

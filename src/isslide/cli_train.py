@@ -1,0 +1,66 @@
+"""``isslide train`` and ``isslide evaluate``: the workflow's last steps without Snakemake."""
+
+from __future__ import annotations
+
+import os
+
+from .config import load_config
+
+
+def add_parser(sub) -> None:
+    t = sub.add_parser("train", help="train one detector on the ready-to-use store")
+    t.add_argument("model", help="registry name, e.g. unet")
+    t.add_argument("--configfile", default="config/config.yaml")
+    t.add_argument("--store", default="results/dataset/ready")
+    t.add_argument("--out", default="results/models", help="writes OUT/MODEL/model.pt")
+    t.set_defaults(func=cmd_train)
+    e = sub.add_parser("evaluate", help="evaluate one trained detector (predictions + metrics)")
+    e.add_argument("model")
+    e.add_argument("--configfile", default="config/config.yaml")
+    e.add_argument("--store", default="results/dataset/ready")
+    e.add_argument("--models", default="results/models")
+    e.add_argument("--out", default="results/evaluation")
+    e.set_defaults(func=cmd_evaluate)
+
+
+def cmd_train(args) -> int:
+    from .train import train_model
+
+    cfg = load_config(args.configfile)
+    training = cfg["training"]
+    seed = cfg["seed"] if training["seed"] is None else training["seed"]
+    out = os.path.join(args.out, args.model)
+    summary = train_model(
+        args.model,
+        os.path.join(args.store, "train.npz"),
+        os.path.join(out, "model.pt"),
+        os.path.join(out, "history.csv"),
+        training,
+        seed=seed,
+        eval_path=os.path.join(args.store, "eval.npz"),
+        threads=training["threads"],
+    )
+    print(f"{args.model}: {summary['epoch']} epochs on {summary['device']} -> {out}/model.pt")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluate import evaluate_model
+
+    cfg = load_config(args.configfile)
+    out = os.path.join(args.out, args.model)
+    res = evaluate_model(
+        os.path.join(args.models, args.model, "model.pt"),
+        os.path.join(args.store, "eval.npz"),
+        os.path.join(out, "predictions.npz"),
+        os.path.join(out, "metrics.json"),
+        training_cfg=cfg["training"],
+        eval_cfg=cfg["evaluation"],
+        threads=cfg["training"]["threads"],
+    )
+    p, q = res["paper"], res["pooled"]
+    print(
+        f"{args.model}: AUC {res['auc']}, paper F1 {p['f1']:.4f} Dice {p['dice']:.4f} "
+        f"IoU {p['iou']:.4f} HD {p['hd']:.2f}; pooled F1 {q['f1']:.4f} -> {out}/metrics.json"
+    )
+    return 0
