@@ -148,7 +148,7 @@ def run_child(spec: dict) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def bench(n: int, root: Path) -> dict:
+def bench(n: int, root: Path, repeat: int = 2) -> dict:
     make_stack(root, n)
     S, W = root, root / "work"
     ref, sec = "20180702", "20180708"
@@ -198,7 +198,11 @@ def bench(n: int, root: Path) -> dict:
     }
     seen = set()
     for name, inputs, outputs in specs:
-        r = run_child({"step": name, "inputs": inputs, "outputs": outputs})
+        # the minimum over repetitions: the machine is shared, the minimum is the least disturbed run
+        runs = [
+            run_child({"step": name, "inputs": inputs, "outputs": outputs}) for _ in range(repeat)
+        ]
+        r = {"seconds": min(x["seconds"] for x in runs), "peak_kb": max(x["peak_kb"] for x in runs)}
         key = name if name not in seen else name + "_secondary"
         seen.add(name)
         peak = r["peak_kb"] / 1024
@@ -219,18 +223,21 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[2048, 4096])
     ap.add_argument("--out", default=str(REPO / "benchmarks/results_insar.json"))
+    ap.add_argument("--repeat", type=int, default=2, help="runs per step; the fastest is reported")
     args = ap.parse_args(argv)
     results = []
     for n in args.sizes:
         with tempfile.TemporaryDirectory(prefix=f"bench_insar_{n}_") as tmp:
             t = time.perf_counter()
-            results.append(bench(n, Path(tmp)))
+            results.append(bench(n, Path(tmp), args.repeat))
             print(
                 f"{n}: total {results[-1]['total_seconds']} s (wall incl. setup {time.perf_counter() - t:.1f} s)"
             )
     summary = {
         "results": results,
-        "note": "2 threads; shared noisy machine; peak = VmHWM of the step's process, minus the import-only baseline",
+        "repeat": args.repeat,
+        "note": "2 threads; shared noisy machine (load ~7 on 2 cores); time = fastest of `repeat` runs; "
+        "peak = VmHWM of the step's process; peak_above_baseline = minus an import-only process",
     }
     if len(results) >= 2:
         a, b = results[-2], results[-1]

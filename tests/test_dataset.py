@@ -437,3 +437,13 @@ def test_layout_refresh_is_incremental(built, tmp_path):
     # a failed refresh leaves no digests: the next one rewrites everything
     os.unlink(out / ".isslide-digests.json")
     assert write_layout(*args, str(out), str(tmp_path / "list.csv"))["written"] == 3 * n
+
+
+def test_import_isslide_cli(built, tmp_path, capsys):
+    from isslide.cli import main
+
+    root = str(built["ready"] / "isslide/demo")
+    assert main(["import-isslide", root, "--out", str(tmp_path), "--eval-zone", "east"]) == 0
+    assert (tmp_path / "train.npz").exists() and (tmp_path / "index.csv").exists()
+    assert main(["import-isslide", root, "--out", str(tmp_path), "--eval-zone", "nowhere"]) == 1
+    assert "isslide: --eval-zone nowhere" in capsys.readouterr().err

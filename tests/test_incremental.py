@@ -17,11 +17,13 @@ working tree):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -45,11 +47,23 @@ INSAR = {
 }
 SIMULATOR = {"simulate_scene", "simulate_acquisition", "simulate_annotations"}
 PER_PAIR_INSAR = INSAR - {"calibrate", "apply_orbit"}
-STACK_DATASET = {"patch_centres", "extract_patches", "raw_dataset"}
+STACK_DATASET = {"patch_centres", "extract_patches", "isslide_layout", "raw_dataset"}
 GLOBAL_DATASET = {"assemble_dataset", "dataset_manifest"}
-SKIP = ("results", "resources", "logs", ".snakemake", "benchmarks", ".git")
+# outputs of earlier runs never travel with the copy
+SKIP = ("results/", "resources/synthetic/", "logs/", ".snakemake/", ".git/")
 
 pytestmark = pytest.mark.workflow
+
+
+@contextlib.contextmanager
+def own_tmp(name: str):
+    """A private temporary directory (pytest's shared basetemp may be rotated away by other
+    pytest sessions during these long module fixtures)."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"isslide-incremental-{name}-"))
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def copy_repo(dst: Path) -> Path:
@@ -65,7 +79,9 @@ def copy_repo(dst: Path) -> Path:
         .split("\0")
     )
     for f in files:
-        if not f or f.split("/")[0] in SKIP or not (REPO / f).is_file():
+        if not f or f.startswith(SKIP) or not (REPO / f).is_file():
+            continue
+        if f.startswith("benchmarks/") and f.count("/") > 1:  # benchmark records of rules
             continue
         (dst / f).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / f, dst / f)
@@ -155,15 +171,20 @@ DATASET_TARGETS = [
     "results/dataset/ready/train.npz",
     "results/dataset/ready/eval.npz",
     "results/dataset/ready/index.csv",
-    "results/dataset/ready/isslide/alps",
+    "results/dataset/ready/isslide/alps/patches.csv",
     "results/dataset/raw/alps",
     "results/dataset/centres/alps.gpkg",
 ]
 
 
 @pytest.fixture(scope="module")
-def products_run(tmp_path_factory):
-    root = copy_repo(tmp_path_factory.mktemp("products"))
+def products_run():
+    with own_tmp("products") as tmp:
+        yield _products_run(tmp)
+
+
+def _products_run(tmp: Path) -> dict:
+    root = copy_repo(tmp)
     dates = ["20180702", "20180708", "20180714", "20180720", "20180726"]
     (root / "data/s1").mkdir(parents=True)
     for i, d in enumerate(dates[:4]):
@@ -248,10 +269,11 @@ def test_adding_an_acquisition_plans_only_the_new_pairs(products_run):
 
 # ------------------------------------------------------------------------------ real tiny run
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    root = copy_repo(tmp_path_factory.mktemp("tiny"))
-    snakemake(root, "--cores", "2", "--configfile", "tests/configs/tiny.yaml", timeout=900)
-    return root
+def tiny_run():
+    with own_tmp("tiny") as tmp:
+        root = copy_repo(tmp)
+        snakemake(root, "--cores", "2", "--configfile", "tests/configs/tiny.yaml", timeout=900)
+        yield root
 
 
 def test_tiny_edit_reruns_labels_and_everything_downstream_only(tiny_run):
@@ -279,4 +301,11 @@ def test_tiny_adding_an_acquisition_plans_only_the_new_pairs(tiny_run):
     conf["dates"]["end"] = "2018-07-26"
     (root / "tiny5.yaml").write_text(yaml.safe_dump(conf))
     jobs = planned(root, "tiny5.yaml")
+    counts = rules(jobs)
+    assert "simulate_scene" not in counts, (
+        f"adding an acquisition replans simulate_scene (and so every job after it): {counts}"
+    )
+    for r, out in jobs:
+        if r == "simulate_acquisition":
+            assert "/20180726" in out, (r, out)
     check_new_acquisition_plan(jobs, "20180726", {"6d/20180720_20180726", "12d/20180714_20180726"})

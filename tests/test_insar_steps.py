@@ -211,6 +211,22 @@ def test_dem_not_covering_the_scene(stack, tmp_path):
     )
 
 
+def test_terrain_correction_with_a_dem_not_covering_the_scene(chain, tmp_path):
+    root, _ = chain
+    small = tmp_path / "small_dem.tif"
+    with rasterio.open(root / "stack/dem.tif") as ds:
+        profile = ds.profile
+        data = ds.read(1)[:, : ds.width // 3]
+        profile.update(width=data.shape[1])
+    with rasterio.open(small, "w", **profile) as ds:
+        ds.write(data, 1)
+    out = tmp_path / "out"
+    outputs = {k: out / f"{k}.tif" for k in ("coherence", "phase", "layover_shadow")}
+    with pytest.raises(IsslideError, match="small_dem.tif: no height for .* output pixels"):
+        step("terrain_correct", {"product": root / "work/multilooked.tif", "dem": small}, outputs)
+    assert not out.exists() or not list(out.iterdir())
+
+
 def test_pair_from_different_tracks(stack, tmp_path):
     root, pair = stack
     meta_path = root / f"slc/{SEC}.json"

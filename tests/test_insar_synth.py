@@ -20,6 +20,7 @@ from affine import Affine
 
 from isslide.geometry import Orbit, SarGeometry, output_grid
 from isslide.insar import geocoding
+from isslide.insar.products import open_radar
 
 LON0, LAT0 = -71.28, 44.27
 BOUNDS = (-71.292, 44.262, -71.268, 44.278)  # west, south, east, north
@@ -32,7 +33,8 @@ def make_dem(bounds=BOUNDS, margin=0.01, relief=300.0, spacing=DEM_SPACING):
     width = int(math.ceil((east - west + 2 * margin) / spacing))
     height = int(math.ceil((north - south + 2 * margin) / spacing))
     rows, cols = np.indices((height, width))
-    lon, lat = transform * (cols + 0.5, rows + 0.5)
+    lon = transform.c + transform.a * (cols + 0.5)
+    lat = transform.f + transform.e * (rows + 0.5)
     u = (lon - LON0) / 0.01
     v = (lat - LAT0) / 0.01
     dem = 600 + relief * (
@@ -179,7 +181,7 @@ def write_slc(
     gain = gain_fn(lut_lines, lut_samples, lut, np.arange(geom.lines), np.arange(geom.samples))
     dn = z / (np.abs(z).std() + 1e-12) * scale / 4 * gain / 450.0
     iq = np.stack([np.round(dn.real), np.round(dn.imag)]).clip(-32768, 32767).astype(np.int16)
-    with rasterio.open(
+    with open_radar(
         folder / f"{date}.tif",
         "w",
         driver="GTiff",

@@ -651,3 +651,48 @@ def test_rules_make_an_slc_and_an_annotation(repo, tmp_path):
     assert res.returncode != 0
     assert "isslide: resources/dem/missing.tif: DEM file not found" in res.stderr
     assert not (work / "resources/synthetic/tiny/dem.tif").exists()
+
+
+def test_only_resolvable_fringes_are_annotated(repo):
+    p = quiet(repo, size_km=[1.5, 1.5])
+    scene = build_scene(p, "tiny")
+    spacing = p["insar"]["pixel_spacing_deg"]
+    seen = {}
+    for v_mm, size in ((8.0, 800.0), (150.0, 150.0)):
+        inject_area(scene, v_mm, size_m=size)
+        stats = OutputGrid(scene, spacing).area_stats(0, 1).iloc[0]
+        seen[v_mm] = stats
+    slow, fast = seen[8.0], seen[150.0]
+    assert slow["visible"] == 1 and slow["fringe_rate_rad"] < 3.0
+    # much more phase, but too many fringes per multilooked pixel: decorrelated, not drawn
+    assert fast["phase_max_rad"] > 10 * slow["phase_max_rad"]
+    assert fast["fringe_rate_rad"] > 3.0 and fast["visible"] == 0
+
+
+def test_foreshortening_compresses_slopes_facing_the_sensor(repo, tmp_path):
+    lon0, lat0 = -71.29, 44.27
+    centres = ridge_dem(tmp_path / "ridges.tif", lon0, lat0, [(25.0, 25.0)])
+    p = quiet(repo, size_km=[2.4, 1.5])
+    scene = build_scene(p, "tiny", dem_path=str(tmp_path / "ridges.tif"))
+    og = OutputGrid(scene, p["insar"]["pixel_spacing_deg"])
+    east = (og.lon - lon0) * M_PER_DEG * math.cos(math.radians(lat0)) - centres[0]
+    inc = math.radians(38)
+    t = math.tan(math.radians(25))
+    facing = np.median(og.foreshortening[(east > 20) & (east < 150)])
+    away = np.median(og.foreshortening[(east < -20) & (east > -150)])
+    assert facing == pytest.approx(math.sin(inc) / (math.sin(inc) - math.cos(inc) * t), rel=0.05)
+    assert away == pytest.approx(math.sin(inc) / (math.sin(inc) + math.cos(inc) * t), rel=0.05)
+
+
+def test_reads_an_srtm_hgt_tile(repo, tmp_path):
+    # an SRTM .hgt tile (1201 x 1201 big-endian int16) rebuilt from the shipped crop
+    with rasterio.open(repo / DEM) as src:
+        crop = src.read(1)
+    tile = np.full((1201, 1201), 500, np.int16)
+    tile[600:, 600:] = crop
+    path = tmp_path / "N44W072.hgt"
+    tile.astype(">i2").tofile(path)
+    p = params(repo)
+    from_hgt = build_scene(p, "tiny", dem_path=str(path))
+    from_tif = build_scene(p, "tiny", dem_path=str(repo / DEM))
+    np.testing.assert_allclose(from_hgt.dem, from_tif.dem, atol=1e-3)

@@ -318,7 +318,7 @@ def figure3(
         panels = [
             ("phase", phase, dict(cmap="twilight", vmin=-np.pi, vmax=np.pi)),
             ("coherence", coh, dict(cmap="gray", vmin=0, vmax=1)),
-            ("annotation", truth.astype(float), dict(cmap="gray", vmin=0, vmax=1)),
+            ("annotation", np.where(valid, truth, np.nan), dict(cmap="gray", vmin=0, vmax=1)),
         ]
         for m, pr in preds.items():
             pos = np.flatnonzero(pr["sample_id"] == store["sample_id"][i])

@@ -1,5 +1,5 @@
 # Patch centres, the ready-to-use and raw datasets, the split and the manifest (isslide.dataset).
-# Per stack: patch_centres -> extract_patches (store + index + ISSLIDE layout), raw_dataset.
+# Per stack: patch_centres -> extract_patches (store + index) -> isslide_layout; raw_dataset.
 # Across stacks: assemble_dataset (train.npz, eval.npz, index.csv) -> dataset_manifest.
 
 DATASET = "results/dataset"
@@ -34,6 +34,11 @@ def patches_input(wildcards):
         "phase": stack_pair_paths(s, IFG + "/" + PAIR + "/phase.tif"),
         "labels": stack_pair_paths(s, LABELS + "/" + PAIR + ".tif"),
     }
+
+
+def stack_grid(wildcards):
+    """One label raster of the stack: the grid (CRS, pixel size) of its patches."""
+    return stack_pair_paths(wildcards.stack, LABELS + "/" + PAIR + ".tif")[0]
 
 
 def stack_annotation_paths(wildcards):
@@ -71,7 +76,7 @@ def dataset_targets():
     return (
         [f"{DATASET}/centres/{s}.gpkg" for s in stacks]
         + [f"{DATASET}/raw/{s}" for s in stacks]
-        + [f"{READY}/isslide/{s}" for s in stacks]
+        + [f"{READY}/isslide/{s}/patches.csv" for s in stacks]
         + [
             READY + "/train.npz",
             READY + "/eval.npz",
@@ -108,7 +113,6 @@ rule extract_patches:
     output:
         store=READY + "/stacks/{stack}.npz",
         index=READY + "/stacks/{stack}.csv",
-        isslide=directory(READY + "/isslide/{stack}"),
     log:
         "logs/extract_patches/{stack}.log",
     benchmark:
@@ -122,6 +126,27 @@ rule extract_patches:
         patch_size=config["dataset"]["patch_size"],
     script:
         "../scripts/extract_patches.py"
+
+
+rule isslide_layout:
+    input:
+        store=READY + "/stacks/{stack}.npz",
+        index=READY + "/stacks/{stack}.csv",
+        grid=stack_grid,
+    output:
+        listing=READY + "/isslide/{stack}/patches.csv",
+    log:
+        "logs/isslide_layout/{stack}.log",
+    benchmark:
+        "benchmarks/isslide_layout/{stack}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    params:
+        directory=READY + "/isslide/{stack}",
+    script:
+        "../scripts/isslide_layout.py"
 
 
 rule assemble_dataset:

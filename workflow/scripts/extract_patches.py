@@ -18,7 +18,6 @@ def main(smk):
         size=smk.params.patch_size,
         store_path=smk.output.store,
         index_path=smk.output.index,
-        layout_dir=smk.output.isslide,
         threads=smk.threads,
     )
 

@@ -177,6 +177,14 @@ def write_layout(
     )
     written = unchanged = 0
     listing = []
+    sids = index["sample_id"].astype("int64").tolist()
+    delays = index["delay"].astype(int).tolist()
+    zones = index["zone"].fillna("").tolist()
+    ifgs = (index["reference"] + "_" + index["secondary"]).tolist()
+    pids = index["phenomenon_id"].astype(int).tolist()
+    ks = index["k"].astype(int).tolist()
+    lons = index["window_lon"].astype(float).tolist()
+    lats = index["window_lat"].astype(float).tolist()
     for start in range(0, n, 256):
         rows = np.arange(start, min(n, start + 256))
         data = read_rows(
@@ -187,19 +195,12 @@ def write_layout(
         pha = np.where(valid, data["phase"], NODATA).astype(np.float32)
         mask = np.where(valid, data["label"], MASK_NODATA).astype(np.uint8)
         for i, r in enumerate(rows):
-            row = index.iloc[r]
-            if int(row.sample_id) != int(data["sample_id"][i]):
+            if sids[r] != int(data["sample_id"][i]):
                 raise IsslideError(
                     f"{store_path}: sample {r} is not the index's; rerun extract_patches"
                 )
-            paths = layout_paths(
-                int(row.delay),
-                row.zone,
-                f"{row.reference}_{row.secondary}",
-                int(row.phenomenon_id),
-                int(row.k),
-            )
-            x0, y0 = float(row.window_lon), float(row.window_lat)
+            paths = layout_paths(delays[r], zones[r], ifgs[r], pids[r], ks[r])
+            x0, y0 = lons[r], lats[r]
             for key, array, template in (
                 ("phase", pha[i], writer.float),
                 ("coherence", coh[i], writer.float),
@@ -217,7 +218,7 @@ def write_layout(
                 with open(full, "wb") as fh:
                     fh.write(blob)
                 written += 1
-            listing.append((int(row.sample_id), paths["phase"], paths["coherence"], paths["mask"]))
+            listing.append((sids[r], paths["phase"], paths["coherence"], paths["mask"]))
     removed = 0
     for rel in sorted(set(old) - set(new)):
         full = os.path.join(out_dir, rel)

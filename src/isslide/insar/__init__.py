@@ -37,6 +37,9 @@ def get_step(step: str, backend: str):
 
 def run_step(step, backend, inputs, outputs, params, threads=1, resources=None) -> None:
     get_step(step, backend)(
-        inputs=dict(inputs), outputs=dict(outputs), params=dict(params), threads=int(threads),
+        inputs=dict(inputs),
+        outputs=dict(outputs),
+        params=dict(params),
+        threads=int(threads),
         resources=dict(resources or {}),
     )

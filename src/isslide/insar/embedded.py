@@ -8,6 +8,7 @@ modules block by block of lines (bounded memory), and writes its output atomical
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -32,6 +33,7 @@ from .products import (
     ProductReader,
     block_lines,
     line_blocks,
+    open_radar,
     write_product,
 )
 
@@ -185,7 +187,7 @@ def calibrate(*, inputs, outputs, params, threads=1, resources=None):
     geom = _geometry(meta)
     cal = meta["calibration"]
     try:
-        ds = rasterio.open(slc_path)
+        ds = open_radar(slc_path)
     except RasterioError as exc:
         raise IsslideError(
             f"{slc_path}: cannot open the SLC ({exc}); the file is corrupt, regenerate it"
@@ -250,7 +252,7 @@ def apply_orbit(*, inputs, outputs, params, threads=1, resources=None):
     tmp = dst.parent / f".{dst.name}.{uuid.uuid4().hex[:8]}.tmp"
     try:
         shutil.copyfile(src, tmp)
-        with rasterio.open(tmp, "r+") as ds:
+        with open_radar(tmp, "r+") as ds:
             ds.update_tags(**{META_TAG: json.dumps(meta)})
         os.replace(tmp, dst)
     except BaseException:
@@ -500,20 +502,19 @@ def goldstein_step(*, inputs, outputs, params, threads=1, resources=None):
     alpha, n, win = float(g.get("alpha", 1.0)), int(g.get("fft_size", 64)), int(g.get("window", 3))
     with ProductReader(inputs["product"], kinds=("topo_removed",)) as src:
         meta = dict(src.meta)
-        ifg = src.read("ifg")
-        filtered = goldstein.goldstein(ifg, alpha, n, win, workers=_workers(threads))
-        del ifg
+        filtered = goldstein.goldstein(src.read("ifg"), alpha, n, win, workers=_workers(threads))
         meta.update(
             kind="goldstein",
             history=meta["history"] + ["goldstein"],
             goldstein={"alpha": alpha, "fft_size": n, "window": win, "overlap": 0.75},
         )
+        size = block_lines(src.shape[1], BLOCK_BUDGET, 16)
         with write_product(
             outputs["product"], src.shape, [("ifg", COMPLEX), ("coherence", FLOAT)], meta
         ) as out:
-            out.write("ifg", filtered)
-            del filtered
-            out.write("coherence", src.read("coherence"))
+            for a, b in line_blocks(src.shape[0], size):
+                out.write("ifg", filtered[a:b], a)
+                out.write("coherence", src.read("coherence", (a, b)), a)
 
 
 def multilook_step(*, inputs, outputs, params, threads=1, resources=None):
@@ -610,12 +611,19 @@ def terrain_correct(*, inputs, outputs, params, threads=1, resources=None):
     geom = _geometry(meta)
     ref_orbit = _applied_orbit(meta["reference"])
     dem_path = str(inputs["dem"])
-    dem = geocoding.load_dem(dem_path)
-    bounds = geocoding.scene_bounds(geom, dem)
-    dem.check_covers(bounds)
-    del dem
+    bounds = geom.extra.get("bounds") if geom.extra else None
+    if not bounds:
+        bounds = geocoding.scene_bounds(geom, geocoding.load_dem(dem_path))
     transform, width, height = output_grid(*bounds, spacing)
     heights = reproject_dem(dem_path, transform, width, height)
+    missing = int(np.isnan(heights).sum())
+    if missing:
+        west, south, east, north = bounds
+        raise IsslideError(
+            f"{dem_path}: no height for {missing} of {heights.size} output pixels of the scene "
+            f"lon {west:.5f}..{east:.5f}, lat {south:.5f}..{north:.5f}; provide a DEM covering the whole scene "
+            "without voids"
+        )
     phase, coherence, mask = terrain.terrain_correct(
         ifg,
         coh,
@@ -636,6 +644,18 @@ def terrain_correct(*, inputs, outputs, params, threads=1, resources=None):
     )
 
 
+GDAL_CACHE_MB = 32  # GDAL's block cache would otherwise hold up to 5% of RAM of dirty blocks
+
+
+def _bounded_cache(fn):
+    @functools.wraps(fn)
+    def wrapper(**kwargs):
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+            return fn(**kwargs)
+
+    return wrapper
+
+
 STEP_FUNCTIONS = {
     "calibrate": calibrate,
     "apply_orbit": apply_orbit,
@@ -646,3 +666,4 @@ STEP_FUNCTIONS = {
     "multilook": multilook_step,
     "terrain_correct": terrain_correct,
 }
+STEP_FUNCTIONS = {name: _bounded_cache(fn) for name, fn in STEP_FUNCTIONS.items()}

@@ -47,14 +47,14 @@ def goldstein(
     fft_size: int = 64,
     window: int = 3,
     workers: int = 1,
-    strip_patches: int = 8,
+    strip_patches: int | None = None,
 ) -> np.ndarray:
     """Goldstein-filtered copy of the complex interferogram ``ifg`` (complex64)."""
     n = int(fft_size)
     step = n // 4
     h, w = ifg.shape
     if alpha == 0:
-        return ifg.astype(np.complex64, copy=True)
+        return np.array(ifg, np.complex64)
     pad = n - step
     # pad so that (padded - n) is a multiple of step and every pixel is under 16 patches
     ph = pad + h + pad + (-(h + 2 * pad - n)) % step
@@ -63,6 +63,7 @@ def goldstein(
     padded = np.pad(
         ifg.astype(np.complex64, copy=False), ((pad, ph - h - pad), (pad, pw - w - pad)), mode=mode
     )
+    del ifg  # the caller may pass its only reference: keep one copy of the image in memory
     py = (ph - n) // step + 1
     px = (pw - n) // step + 1
     q = n // step  # 4 sub-blocks per patch side
@@ -73,13 +74,15 @@ def goldstein(
     wrow = np.tile(wtile, (1, px + q - 1))  # (step, padded width)
     out = np.empty((h, w), np.complex64)
     views = sliding_window_view(padded, (n, n))[::step, ::step]  # (py, px, n, n), no copy
+    if strip_patches is None:  # about 512 patches per batch, whatever the width (cache-sized)
+        strip_patches = max(1, 512 // px)
     carry = np.zeros((q - 1, step, px + q - 1, step), np.complex64)  # rows still receiving patches
     for p0 in range(0, py, strip_patches):
         p1 = min(py, p0 + strip_patches)
         k = p1 - p0
         acc = np.zeros((k + q - 1, step, px + q - 1, step), np.complex64)
         acc[: q - 1] += carry
-        filt = filter_patches(views[p0:p1], alpha, window, workers) * weights
+        filt = filter_patches(np.ascontiguousarray(views[p0:p1]), alpha, window, workers) * weights
         blocks = filt.reshape(k, px, q, step, q, step)
         for a in range(q):
             for b in range(q):

@@ -14,12 +14,13 @@ import contextlib
 import json
 import os
 import uuid
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import rasterio
-from rasterio.errors import RasterioError
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
 
 from ..errors import IsslideError
@@ -42,13 +43,20 @@ def _bands(fields: Sequence[tuple[str, str]]) -> list[str]:
     return names
 
 
+def open_radar(path, mode: str = "r", **kwargs):
+    """rasterio.open for radar-geometry rasters (no CRS by design: no georeferencing warning)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        return rasterio.open(path, mode, **kwargs)
+
+
 class ProductReader:
     """Read fields of a product, whole or by blocks of lines."""
 
     def __init__(self, path: str | os.PathLike, kinds: Sequence[str] | None = None):
         self.path = str(path)
         try:
-            self._ds = rasterio.open(self.path)
+            self._ds = open_radar(self.path)
         except RasterioError as exc:
             raise IsslideError(
                 f"{self.path}: cannot open intermediate product ({exc}); rerun the step that makes it"
@@ -144,7 +152,7 @@ class ProductWriter:
             interleave="band",
             BIGTIFF="IF_SAFER",
         )
-        self._ds = rasterio.open(self.tmp, "w", **profile)
+        self._ds = open_radar(self.tmp, "w", **profile)
         for band, i in self._index.items():
             self._ds.set_band_description(i, band)
 

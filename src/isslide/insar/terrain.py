@@ -61,27 +61,38 @@ def terrain_correct(
     ``NODATA`` outside the radar image or on DEM voids, and the layover/shadow mask (uint8, 255 nodata).
     """
     height, width = dem.shape
-    lon, lat = output_lonlat(transform, width, height)
-    lon2, lat2 = np.meshgrid(lon, lat)
-    valid = np.isfinite(dem)
-    h = np.where(valid, dem, 0.0)
-    row, col = radar_position(geometry, orbit, lon2, lat2, h, looks_azimuth, looks_range)
+    phase = np.empty((height, width), np.float32)
+    coherence = np.empty((height, width), np.float32)
+    mask = np.empty((height, width), np.uint8)
+    re_in, im_in = ifg.real.astype(np.float32), ifg.imag.astype(np.float32)
+    coh_in = coh.astype(np.float32)
     n_l, n_s = ifg.shape
-    inside = valid & (row >= 0) & (row <= n_l - 1) & (col >= 0) & (col <= n_s - 1)
-    coords = [row.ravel(), col.ravel()]
-    re = ndimage.map_coordinates(
-        ifg.real.astype(np.float32), coords, order=1, mode="nearest", prefilter=False
-    )
-    im = ndimage.map_coordinates(
-        ifg.imag.astype(np.float32), coords, order=1, mode="nearest", prefilter=False
-    )
-    cc = ndimage.map_coordinates(
-        coh.astype(np.float32), coords, order=1, mode="nearest", prefilter=False
-    )
-    phase = np.arctan2(im, re).reshape(height, width).astype(np.float32)
-    coherence = np.clip(cc.reshape(height, width), 0.0, 1.0).astype(np.float32)
-    phase[~inside] = NODATA
-    coherence[~inside] = NODATA
-    mask = layover_shadow(h, transform, geometry)
-    mask[~inside] = MASK_NODATA
+    lon = transform.c + transform.a * (np.arange(width) + 0.5)
+    rows_per_block = max(1, (1 << 21) // max(width, 1))  # bounded memory on large grids
+    for r0 in range(0, height, rows_per_block):
+        r1 = min(height, r0 + rows_per_block)
+        # one row of halo each side for the slope-based layover/shadow mask
+        h0, h1 = max(0, r0 - 1), min(height, r1 + 1)
+        block = dem[h0:h1]
+        valid_h = np.isfinite(block)
+        hb = np.where(valid_h, block, 0.0)
+        ls = layover_shadow(hb, transform @ Affine.translation(0, h0), geometry)[r0 - h0 : r1 - h0]
+        h = hb[r0 - h0 : r1 - h0]
+        valid = valid_h[r0 - h0 : r1 - h0]
+        lat = transform.f + transform.e * (np.arange(r0, r1) + 0.5)
+        lon2, lat2 = np.meshgrid(lon, lat)
+        row, col = radar_position(geometry, orbit, lon2, lat2, h, looks_azimuth, looks_range)
+        del lon2, lat2
+        inside = valid & (row >= 0) & (row <= n_l - 1) & (col >= 0) & (col <= n_s - 1)
+        coords = [row.ravel(), col.ravel()]
+        shape = row.shape
+        re = ndimage.map_coordinates(re_in, coords, order=1, mode="nearest", prefilter=False)
+        im = ndimage.map_coordinates(im_in, coords, order=1, mode="nearest", prefilter=False)
+        cc = ndimage.map_coordinates(coh_in, coords, order=1, mode="nearest", prefilter=False)
+        p = np.arctan2(im, re).reshape(shape).astype(np.float32)
+        c = np.clip(cc.reshape(shape), 0.0, 1.0).astype(np.float32)
+        p[~inside] = NODATA
+        c[~inside] = NODATA
+        ls[~inside] = MASK_NODATA
+        phase[r0:r1], coherence[r0:r1], mask[r0:r1] = p, c, ls
     return phase, coherence, mask

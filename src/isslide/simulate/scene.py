@@ -323,6 +323,8 @@ def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
     existing = []
     guaranteed = set()
     vel_lo, vel_hi = acfg["velocity_mm_per_6d"]
+    vis_rad = float(sim["annotations"]["visibility_rad"])
+    max_grad = 0.08  # rad per m over 12 days: fringes stay resolvable on moderate slopes
     sizes = acfg["size_m"]
     # at least per_zone_min areas in each zone, on coherent cover (so each zone sees motion)
     for name, (zw, zs, ze, zn) in zones.items():
@@ -338,7 +340,7 @@ def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
             lon.ravel()[idx],
             lat.ravel()[idx],
             w_z.ravel()[idx],
-            (max(sizes[0], min(150.0, sizes[1])), sizes[1]),
+            (min(max(sizes[0], 300.0), sizes[1]), sizes[1]),
             lobate_of(idx),
             scene_box,
             existing,
@@ -394,8 +396,15 @@ def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
     }
     for i, (clon, clat, orient, a, b, harm, lobate, zone) in enumerate(placed):
         is_g = i in guaranteed
-        lo = vel_lo if not is_g else math.sqrt(vel_lo * vel_hi)
-        speed = math.exp(gen.uniform(math.log(lo), math.log(vel_hi))) * 1e-3  # m per 6 days
+        lo, hi = vel_lo, vel_hi
+        if is_g:
+            # visible (>= visibility_rad in 6 days) and resolvable fringes over 12 days
+            k4pi = 4.0 * math.pi / geometry.wavelength
+            visible_mm = 1e3 * 1.2 * vis_rad / k4pi
+            resolvable_mm = 1e3 * max_grad * b / (1.5 * 2.0 * k4pi)
+            lo = min(max(vel_lo, visible_mm), vel_hi)
+            hi = max(min(vel_hi, resolvable_mm), lo)
+        speed = math.exp(gen.uniform(math.log(lo), math.log(hi))) * 1e-3  # m per 6 days
         # sign: downslope motion projected on the line of sight (range increase positive)
         col, row = ~transform * (clon, clat)
         r, c = int(row), int(col)

@@ -41,8 +41,9 @@ ANNOTATION_CLASSES = ("Landslide", "Rock Glacier", "Unknown")
 class OutputGrid:
     """The interferograms' WGS84 grid of a scene and the static truth on it."""
 
-    def __init__(self, scene: Scene, spacing_deg: float):
+    def __init__(self, scene: Scene, spacing_deg: float, looks: tuple[int, int] = (8, 2)):
         self.scene = scene
+        self.looks = looks  # (range, azimuth) multilook factors of the interferograms
         w, s, e, n = scene.geometry.extra["bounds"]
         self.transform, self.width, self.height = output_grid(w, s, e, n, spacing_deg)
         rows, cols = np.indices((self.height, self.width))
@@ -67,6 +68,33 @@ class OutputGrid:
         return layover_shadow(self.dem, self.transform, self.scene.geometry)
 
     @cached_property
+    def incidence(self) -> np.ndarray:
+        return self.scene.geometry.incidence(self.lon, self.lat, self.dem)
+
+    @cached_property
+    def foreshortening(self) -> np.ndarray:
+        """Ground metres per flat-terrain metre in range (> 1 on slopes facing the sensor)."""
+        g = self.scene.geometry
+        gx, gy = gradients(self.dem, self.transform, g.lat0)
+        r = g.right
+        t = gx * r[0] + gy * r[1]  # tan of the slope facing the sensor
+        inc = self.incidence
+        return np.sin(inc) / np.clip(np.sin(inc) - np.cos(inc) * t, 0.05, None)  # capped in layover
+
+    def fringe_rate(self, deformation: np.ndarray) -> np.ndarray:
+        """Deformation-phase change (rad) across one multilooked radar pixel, at each pixel."""
+        g = self.scene.geometry
+        pe, pn = gradients(deformation, self.transform, g.lat0)
+        r, a = g.right, g.along
+        ground_range_px = (
+            self.looks[0] * g.range_spacing / np.sin(self.incidence) * self.foreshortening
+        )
+        return np.hypot(
+            (pe * r[0] + pn * r[1]) * ground_range_px,
+            (pe * a[0] + pn * a[1]) * self.looks[1] * g.azimuth_spacing,
+        )
+
+    @cached_property
     def snr_factor(self) -> np.ndarray:
         """SNR / (1 + SNR): coherence loss from thermal noise at each pixel."""
         sc = self.scene
@@ -75,11 +103,8 @@ class OutputGrid:
         look = g.look_vector(self.lon, self.lat, self.dem)
         nrm = np.sqrt(1.0 + gx * gx + gy * gy)
         cos_loc = np.clip((-gx * look[..., 0] - gy * look[..., 1] + look[..., 2]) / nrm, 0.0, None)
-        inc = g.incidence(self.lon, self.lat, self.dem)
-        r = g.right
-        t = gx * r[0] + gy * r[1]  # tan of the slope facing the sensor
-        # ground area per radar cell relative to flat terrain (foreshortening), capped in layover
-        fore = np.sin(inc) / np.clip(np.sin(inc) - np.cos(inc) * t, 0.05, None)
+        # ground area per radar cell relative to flat terrain (foreshortening)
+        fore = self.foreshortening
         power = 10 ** (sc.surface_table("gamma0_db") / 10.0)[self.cover] * cos_loc * nrm * fore
         nesz = 10 ** (float(sc.sim["radar"]["nesz_db"]) / 10.0)
         snr = power / nesz
@@ -149,6 +174,7 @@ class OutputGrid:
         sc = self.scene
         ann = sc.sim["annotations"]
         coh = self.coherence(i, j)
+        rate = self.fringe_rate(self.deformation(i, j))
         ls = self.layover_shadow
         lam = sc.geometry.wavelength
         days = sc.active_days(i, j) if sc.n_areas else np.zeros(0)
@@ -177,6 +203,7 @@ class OutputGrid:
                     "coherence_around": float(c[ring].mean()) if ring.any() else 0.0,
                     "valid_fraction": float((ls[win][inside] == 0).mean()) if n_in else 0.0,
                     "pixels": n_in,
+                    "fringe_rate_rad": float(np.percentile(rate[win][inside], 90)) if n_in else 0.0,
                 }
             )
         df = pd.DataFrame(
@@ -192,6 +219,7 @@ class OutputGrid:
                 "coherence_around",
                 "valid_fraction",
                 "pixels",
+                "fringe_rate_rad",
             ],
         )
         vis = (
@@ -199,6 +227,7 @@ class OutputGrid:
             & (df["coherence_around"] >= float(ann["coherence_min"]))
             & (df["valid_fraction"] >= float(ann["min_valid_fraction"]))
             & (df["pixels"] > 0)
+            & (df["fringe_rate_rad"] <= float(ann["max_fringe_rate_rad"]))
         )
         conf = np.where(
             (df["phase_max_rad"] >= 2 * math.pi)
@@ -311,12 +340,14 @@ def truth_areas_frame(scene: Scene, og: OutputGrid, i: int, j: int) -> gpd.GeoDa
     return gpd.GeoDataFrame(stats, geometry=gpd.GeoSeries(geoms, crs="EPSG:4326"), crs="EPSG:4326")
 
 
-def write_pair_truth(scene: Scene, spacing_deg: float, reference, secondary, outputs: dict) -> dict:
+def write_pair_truth(
+    scene: Scene, spacing_deg: float, reference, secondary, outputs: dict, looks=(8, 2)
+) -> dict:
     ref, sec = parse_dates([reference, secondary])
     i, j = scene.date_index(ref), scene.date_index(sec)
     if j <= i:
         raise IsslideError(f"pair {reference}_{secondary}: the secondary must follow the reference")
-    og = OutputGrid(scene, spacing_deg)
+    og = OutputGrid(scene, spacing_deg, looks)
     defo = og.deformation(i, j).astype(np.float32)
     coh = og.coherence(i, j)
     thr = float(scene.sim["truth"]["coherence_min"])
@@ -359,12 +390,14 @@ def simulate_annotations(params: dict, wildcards: dict, inputs: dict, outputs: d
         ann_paths = [p for k, p in outputs.items() if str(p).endswith(".shp")]
     outs = dict(outputs)
     outs["annotation"] = ann_paths
+    ml = params["insar"]["multilook"]
     result = write_pair_truth(
         scene,
         float(params["insar"]["pixel_spacing_deg"]),
         wildcards["reference"],
         wildcards["secondary"],
         outs,
+        looks=(int(ml["range"]), int(ml["azimuth"])),
     )
     log.info(
         "stack %s pair %s_%s: %d annotated areas, %.0f%% valid pixels",
