@@ -447,3 +447,17 @@ def test_import_isslide_cli(built, tmp_path, capsys):
     assert (tmp_path / "train.npz").exists() and (tmp_path / "index.csv").exists()
     assert main(["import-isslide", root, "--out", str(tmp_path), "--eval-zone", "nowhere"]) == 1
     assert "isslide: --eval-zone nowhere" in capsys.readouterr().err
+
+
+def test_a_stack_without_any_annotated_motion(tmp_path):
+    s = make_stack(str(tmp_path), "demo", n_areas=3, active=0.0)
+    for p in s["pairs"]:
+        rasterize_labels(p["annotation"], p["layover_shadow"], p["coherence"], p["label"])
+    centres, _ = compute_centres([p["label"] for p in s["pairs"]], "demo", ZONES)
+    assert len(centres) == 0
+    write_centres(centres, str(tmp_path / "c.gpkg"))
+    st, ix = str(tmp_path / "st.npz"), str(tmp_path / "st.csv")
+    assert len(extract_stack_patches("demo", str(tmp_path / "c.gpkg"), s["pairs"], 32, st, ix)) == 0
+    out = [str(tmp_path / f) for f in ("t.npz", "e.npz", "i.csv")]
+    assert len(assemble({"demo": {"store": st, "index": ix}}, *out, 0.2, 1)) == 0
+    assert read_store(out[0])["coherence"].shape == (0, 32, 32)

@@ -103,6 +103,12 @@ def bench_path(rule, name):
 # --- simulation stage ----------------------------------------------------------------------
 
 
+def simulation_scene_input(wildcards):
+    """The source DEM file is an input, so replacing it re-simulates the scene."""
+    dem = config["simulation"]["dem"]
+    return {"source_dem": dem} if dem and os.path.exists(dem) else {}
+
+
 def simulation_params(wildcards):
     return {
         "simulation": config["simulation"],

@@ -8,6 +8,8 @@ wildcard_constraints:
 
 
 rule simulate_scene:
+    input:
+        unpack(simulation_scene_input),
     output:
         dem="resources/synthetic/{sim_stack}/dem.tif",
         geometry="resources/synthetic/{sim_stack}/geometry.json",

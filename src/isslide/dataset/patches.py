@@ -36,6 +36,17 @@ from .store import KEYS, StoreWriter, read_rows, read_store, store_layout
 
 log = logging.getLogger("isslide.dataset")
 
+EXTRA_COLUMNS = [
+    "role",
+    "k",
+    "annotated",
+    "motion_pixels",
+    "valid_fraction",
+    "window_row",
+    "window_col",
+    "window_lon",
+    "window_lat",
+]
 INDEX_COLUMNS = [
     "sample_id",
     "stack",
@@ -187,7 +198,10 @@ def extract_stack_patches(
                 fill()
                 data = future.result()
                 blocks.append(_index_rows(stack, pair, data, centres, r0, c0, ul_x, ul_y))
-    index = pd.concat(blocks, ignore_index=True) if blocks else pd.DataFrame(columns=INDEX_COLUMNS)
+    if blocks:
+        index = pd.concat(blocks, ignore_index=True)
+    else:
+        index = pd.DataFrame(columns=[c for c in INDEX_COLUMNS if c != "split"] + EXTRA_COLUMNS)
     if index["sample_id"].duplicated().any():
         raise IsslideError(f"stack {stack}: duplicate sample ids; report this as a bug")
     write_csv(index_path, index)
