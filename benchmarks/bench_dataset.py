@@ -63,7 +63,7 @@ def _rasterize(p):
 
     logging.disable(logging.WARNING)
     rasterize_labels(p["annotation"], p["layover_shadow"], p["coherence"], p["label"])
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return _peak_mib()
 
 
 def _side(what, *args):
@@ -75,7 +75,17 @@ def _side(what, *args):
         build_raw(*args)
     else:
         write_layout(*args)
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return _peak_mib()
+
+
+def _peak_mib():
+    """This process's own peak resident memory (VmHWM; ru_maxrss survives exec in a spawned
+    child, so it would report the parent's peak)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return mib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def _children_cpu():
@@ -127,7 +137,7 @@ def main(argv=None):
             now = [time.process_time(), _children_cpu()]
             cpu[name] = round(now[0] - last[0] + now[1] - last[1], 2)
             last[:] = now
-            peaks[name] = mib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+            peaks[name] = _peak_mib()
             print(f"{name}: {stages[name]:.2f} s, peak RSS so far {peaks[name]} MiB", flush=True)
             return time.perf_counter()
 
@@ -181,7 +191,7 @@ def main(argv=None):
             side_rss.append(layout_job.result())
         done("assemble_dataset -> dataset_manifest | isslide_layout (side by side)", t)
         total = time.perf_counter() - t0
-        rss_main = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        rss_main = _peak_mib()
         ifg_mib = args.size * args.size * (4 + 4 + 4 + 1) / 2**20
 
         # --- reading the training store
@@ -224,9 +234,9 @@ def main(argv=None):
             "target_s": 60,
             "peak_rss_mib_after_stage (main process: centres, patches, assemble, manifest; imports alone ~170 MiB)": peaks,
             "peak_rss_mib": {
-                "centres+patches+assemble+manifest process": mib(rss_main),
-                "largest rasterize job": mib(max(rss_jobs)),
-                "raw_dataset job, isslide_layout job": [mib(x) for x in side_rss],
+                "centres+patches+assemble+manifest process": rss_main,
+                "largest rasterize job": max(rss_jobs),
+                "raw_dataset job, isslide_layout job": side_rss,
                 "one interferogram (coherence+phase+label+layover) in memory": round(ifg_mib, 1),
             },
             "store_read": {

@@ -167,7 +167,7 @@ def layover_shadow(dem: np.ndarray, transform: Affine, geometry: SarGeometry) ->
     90 degrees minus the incidence angle.
     """
     rows, cols = np.indices(dem.shape)
-    lon, lat = transform * (cols + 0.5, rows + 0.5)
+    lon, lat = transform @ (cols + 0.5, rows + 0.5)
     east_m = abs(transform.a) * math.pi / 180 * EARTH_RADIUS * math.cos(math.radians(geometry.lat0))
     north_m = abs(transform.e) * math.pi / 180 * EARTH_RADIUS
     dz_dn, dz_de = np.gradient(dem.astype(np.float64), north_m, east_m)

@@ -54,6 +54,7 @@ def terrain_correct(
     looks_range: int,
     dem: np.ndarray,
     transform: Affine,
+    block_rows: int | None = None,
 ):
     """Geocode a multilooked interferogram and coherence onto the grid of ``dem`` (heights, NaN = void).
 
@@ -68,7 +69,9 @@ def terrain_correct(
     coh_in = coh.astype(np.float32)
     n_l, n_s = ifg.shape
     lon = transform.c + transform.a * (np.arange(width) + 0.5)
-    rows_per_block = max(1, (1 << 21) // max(width, 1))  # bounded memory on large grids
+    rows_per_block = block_rows or max(
+        1, (1 << 21) // max(width, 1)
+    )  # bounded memory on large grids
     for r0 in range(0, height, rows_per_block):
         r1 = min(height, r0 + rows_per_block)
         # one row of halo each side for the slope-based layover/shadow mask

@@ -406,7 +406,7 @@ def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
             hi = max(min(vel_hi, resolvable_mm), lo)
         speed = math.exp(gen.uniform(math.log(lo), math.log(hi))) * 1e-3  # m per 6 days
         # sign: downslope motion projected on the line of sight (range increase positive)
-        col, row = ~transform * (clon, clat)
+        col, row = ~transform @ (clon, clat)
         r, c = int(row), int(col)
         r = min(max(r, 0), dem.shape[0] - 1)
         c = min(max(c, 0), dem.shape[1] - 1)
