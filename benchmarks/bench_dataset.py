@@ -50,7 +50,7 @@ def _generate(root, size, areas, seed):
         width=size,
         n_areas=areas,
         seed=seed,
-        area_px=(8, 24),
+        area_px=(8, 32),
         active=0.75,
     )
     return [{k: v for k, v in p.items() if k != "active"} for p in stack["pairs"]], stack[

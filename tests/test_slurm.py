@@ -10,13 +10,15 @@ ready-to-use dataset and one short training job, cancel a running job with ``sca
 that it left no output that looks complete and that a rerun does only the missing work, and
 compare every output with a local run's (tolerance 0).
 
-On the 2-core test node the profile's requests are capped to the node on the command line, as a
-user would for a small cluster: ``--cores 2 --max-threads 1`` (one CPU per job, so two jobs run
-side by side; the local reference run uses the same ``--max-threads 1`` so every job has the same
-thread count in both runs), ``--resources mem_mb=<node memory> gpu=1 cpus_per_gpu=1`` with
-``cpus_per_gpu`` scoped per job. The node advertises one GPU GRES backed by /dev/null, so the
-profile's ``--gpus=1`` requests on partition ``gpu`` are scheduled unchanged; training runs on
-the CPU (tiny.yaml's training.device is cpu).
+On the 2-core test node the profile's requests are capped to the node, as a user would for a
+small cluster: on the command line ``--cores 2 --max-threads 1`` (one CPU per job, so two jobs
+run side by side; the local reference run uses the same ``--max-threads 1`` so every job has the
+same thread count in both runs) and ``--resources mem_mb=<node memory> gpu=1`` (for the SLURM
+executor mem_mb caps each job); and ``cpus_per_gpu`` capped to 1 in a copy of the profile (the
+job step's srun reads it from the profile, so it cannot be capped on the command line). The node
+advertises one GPU GRES backed by /dev/null, so the profile's ``--gpus=1`` requests on
+partition ``gpu`` are scheduled unchanged; training runs on the CPU (tiny.yaml's
+training.device is cpu).
 
 To keep CI short, the cluster runs tiny.yaml with its acquisitions cut to three and delays to
 [6] (2 interferograms instead of 5): every rule of the path still runs.
@@ -308,10 +310,23 @@ def targets(model: str) -> list[str]:
     ]
 
 
+def node_profile(dest: Path, cpus: int) -> Path:
+    """profiles/slurm with cpus_per_gpu capped to `cpus`, the one request that cannot be capped
+    on the command line (the job step's srun takes it from the profile); nothing else changes."""
+    profile = load_profile()
+    for res in profile["set-resources"].values():
+        if "cpus_per_gpu" in res:
+            res["cpus_per_gpu"] = min(res["cpus_per_gpu"], cpus)
+    path = dest / "slurm-node-profile"
+    path.mkdir(exist_ok=True)
+    (path / "config.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
+    return path
+
+
 def cluster_args(info: dict, config: Path) -> list[str]:
     return [
         "--profile",
-        str(PROFILE),
+        str(node_profile(config.parents[2], 1)),
         "--configfile",
         str(config),
         "--slurm-status-command",
@@ -326,9 +341,6 @@ def cluster_args(info: dict, config: Path) -> list[str]:
         "--resources",
         f"mem_mb={info['mem_mb']}",
         "gpu=1",
-        "cpus_per_gpu=1",
-        "--set-resource-scopes",
-        "cpus_per_gpu=local",
     ]
 
 

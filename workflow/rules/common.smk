@@ -131,11 +131,11 @@ def product_path(path):
     return f"{path}{PRODUCT_SUFFIX}"
 
 
-def product(path):
-    """Output declaration of an intermediate InSAR product (temporary)."""
-    if BACKEND == "snap":
-        return temp(directory(product_path(path)))
-    return temp(product_path(path))
+def product(path, keep=False):
+    """Output declaration of an intermediate InSAR product: temporary, except the per-date
+    orbit-corrected products (keep=True), which later pairs reuse when acquisitions are added."""
+    out = directory(product_path(path)) if BACKEND == "snap" else product_path(path)
+    return out if keep else temp(out)
 
 
 def insar_params(wildcards):

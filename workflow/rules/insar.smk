@@ -31,7 +31,7 @@ rule apply_orbit:
     input:
         product=product_path("results/work/{stack}/calibrated/{date}"),
     output:
-        product=product("results/work/{stack}/orbit/{date}"),
+        product=product("results/work/{stack}/orbit/{date}", keep=True),
     log:
         "logs/apply_orbit/{stack}/{date}.log",
     benchmark:
