@@ -12,6 +12,7 @@ from .errors import IsslideError
 
 SUBCOMMANDS = [
     "isslide.cli_plan",
+    "isslide.cli_train",
     "isslide.cli_dataset",
     "isslide.snap.cli",
 ]

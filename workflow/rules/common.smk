@@ -133,7 +133,8 @@ def product_path(path):
 
 def product(path, keep=False):
     """Output declaration of an intermediate InSAR product: temporary, except the per-date
-    orbit-corrected products (keep=True), which later pairs reuse when acquisitions are added."""
+    orbit-corrected products (keep=True), which later pairs reuse when acquisitions are added.
+    """
     out = directory(product_path(path)) if BACKEND == "snap" else product_path(path)
     return out if keep else temp(out)
 

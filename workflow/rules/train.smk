@@ -21,6 +21,8 @@ rule train:
         "logs/train/{model}.log",
     benchmark:
         "benchmarks/train/{model}.tsv"
+    conda:
+        "../../envs/torch.yaml"
     threads: config["training"]["threads"]
     resources:
         gpu=gpu_request,
@@ -43,6 +45,8 @@ rule evaluate:
         "logs/evaluate/{model}.log",
     benchmark:
         "benchmarks/evaluate/{model}.tsv"
+    conda:
+        "../../envs/torch.yaml"
     threads: config["training"]["threads"]
     resources:
         gpu=gpu_request,
@@ -62,6 +66,8 @@ rule evaluation_table:
         md="results/evaluation/table.md",
     log:
         "logs/evaluation_table/table.log",
+    conda:
+        "../../envs/torch.yaml"
     params:
         models=trained_models(),
         reference=config["evaluation"]["reference_table"],
@@ -80,6 +86,8 @@ rule evaluation_figures:
         "logs/evaluation_figures/figures.log",
     benchmark:
         "benchmarks/evaluation_figures/figures.tsv"
+    conda:
+        "../../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=8000,
