@@ -5,9 +5,6 @@
 # re-rasterises only that pair.
 
 
-include: "dataset_helpers.smk"
-
-
 rule rasterize_labels:
     input:
         unpack(rasterize_input),

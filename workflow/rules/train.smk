@@ -6,9 +6,6 @@
 # and the SLURM profile turns gpu=1 into a GPU request.
 
 
-include: "train_helpers.smk"
-
-
 rule train:
     input:
         train="results/dataset/ready/train.npz",

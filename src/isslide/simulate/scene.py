@@ -71,15 +71,15 @@ class Scene:
     dem: np.ndarray
     dem_transform: Affine
     cover: np.ndarray
-    dates: list
-    orbits: np.ndarray  # (n_dates, 4) precise Orbit fields
-    orbit_errors: np.ndarray  # (n_dates, 4) annotated - precise
-    misregistration: np.ndarray  # (n_dates, 2) azimuth, range pixels
-    aps_stratified: np.ndarray  # (n_dates,) rad per km of height
-    gains: np.ndarray  # (n_dates,) calibration gain of each product
+    start: dt.date  # dates.start: origin of the time axis and of the revisit grid
+    revisit_days: int
     areas: dict = field(default_factory=dict)
     decoys: dict = field(default_factory=dict)
-    blobs: dict = field(default_factory=dict)
+    # The acquisitions in use (runtime only, never saved): an acquisition job sets the revisit
+    # grid from ``start`` to its date, an annotation job the planned dates. Every per-date
+    # quantity is drawn from a generator keyed by (seed, stack, date), never by position.
+    dates: list = field(default_factory=list)
+    _draws: dict = field(default_factory=dict, repr=False, compare=False)
 
     # -- convenience -----------------------------------------------------------------------
     @property
@@ -96,21 +96,135 @@ class Scene:
                 f"({self.dates[0]}..{self.dates[-1]}); rerun simulate_scene"
             ) from None
 
+    def grid_until(self, date) -> list[dt.date]:
+        """The revisit grid from ``start`` up to ``date`` (which must lie on it)."""
+        date = parse_dates([date])[0]
+        days = (date - self.start).days
+        if days < 0 or days % self.revisit_days:
+            raise IsslideError(
+                f"date {date}: not on the revisit grid of stack {self.stack} (every "
+                f"{self.revisit_days} days from dates.start {self.start}); fix the date or "
+                "dates.start/revisit_days"
+            )
+        step = dt.timedelta(days=self.revisit_days)
+        return [self.start + k * step for k in range(days // self.revisit_days + 1)]
+
+    def draws(self, date: dt.date) -> dict:
+        """The per-date draws (orbit, orbit error, misregistration, gain, atmosphere, decoys)
+        of one date, from the generator keyed by (seed, stack, date) alone."""
+        key = date.toordinal()
+        if key in self._draws:
+            return self._draws[key]
+        sim = self.sim
+        gd = rng(self.seed, self.stack, "dates", key)
+        ocfg = sim["orbit"]
+        theta = math.radians(self.geometry.incidence_deg)
+        bperp = gd.uniform(-ocfg["baseline_max_m"], ocfg["baseline_max_m"])
+        drift = gd.normal(0.0, ocfg["baseline_drift"])
+        orbit = np.array(
+            [
+                bperp * math.cos(theta),
+                bperp * math.sin(theta),
+                drift * math.cos(theta),
+                drift * math.sin(theta),
+            ]
+        )
+        error = np.array(
+            [
+                gd.normal(0.0, ocfg["error_cross_m"]),
+                gd.normal(0.0, ocfg["error_vertical_m"]),
+                gd.normal(0.0, ocfg["error_rate"]),
+                gd.normal(0.0, ocfg["error_rate"]),
+            ]
+        )
+        mis = gd.uniform(-1.0, 1.0, 2) * float(sim["radar"]["misregistration_px"])
+        gain = float(sim["radar"]["calibration_gain"]) * gd.uniform(0.9, 1.1)
+        aps = sim["aps"]
+        strat = gd.normal(0.0, aps["stratified_rad_per_km"])
+        nb = int(gd.poisson(aps["blobs_per_date"]))
+        w, s, e, n = self.bounds
+        rad_lo, rad_hi = aps["blob_radius_m"]
+        blobs = {
+            "lon": gd.uniform(w, e, nb),
+            "lat": gd.uniform(s, n, nb),
+            "radius": gd.uniform(rad_lo, rad_hi, nb),
+            "amplitude": gd.choice([-1.0, 1.0], nb) * gd.uniform(0.5, 1.0, nb) * aps["blob_rad"],
+        }
+        n_decoys = len(self.decoys.get("id", []))
+        decoy_phase = gd.normal(0.0, float(sim["decoys"]["phase_rad"]), n_decoys)
+        out = {
+            "orbit": orbit,
+            "orbit_error": error,
+            "misregistration": mis,
+            "gain": gain,
+            "aps_stratified": float(strat),
+            "blobs": blobs,
+            "decoy_phase": decoy_phase,
+        }
+        self._draws[key] = out
+        return out
+
+    def _stack_draws(self, key: str) -> np.ndarray:
+        return np.array([self.draws(d)[key] for d in self.dates])
+
+    @property
+    def orbits(self) -> np.ndarray:
+        """(n_dates, 4) precise Orbit fields of ``dates``."""
+        return self._stack_draws("orbit").reshape(-1, 4)
+
+    @property
+    def orbit_errors(self) -> np.ndarray:
+        """(n_dates, 4) annotated - precise orbit of ``dates``."""
+        return self._stack_draws("orbit_error").reshape(-1, 4)
+
+    @property
+    def misregistration(self) -> np.ndarray:
+        """(n_dates, 2) azimuth, range misregistration (pixels) of ``dates``."""
+        return self._stack_draws("misregistration").reshape(-1, 2)
+
+    @property
+    def aps_stratified(self) -> np.ndarray:
+        return self._stack_draws("aps_stratified")
+
+    @property
+    def gains(self) -> np.ndarray:
+        return self._stack_draws("gain")
+
     def precise_orbit(self, i: int) -> Orbit:
-        return Orbit(*map(float, self.orbits[i]))
+        return Orbit(*map(float, self.draws(self.dates[i])["orbit"]))
 
     def annotated_orbit(self, i: int) -> Orbit:
-        return Orbit(*map(float, self.orbits[i] + self.orbit_errors[i]))
+        d = self.draws(self.dates[i])
+        return Orbit(*map(float, d["orbit"] + d["orbit_error"]))
+
+    def revisit_index(self, i: int) -> int:
+        """Position of date i on the revisit grid from ``start`` (not in ``dates``)."""
+        return (self.dates[i] - self.start).days // self.revisit_days
+
+    def active_time(self, date: dt.date) -> np.ndarray:
+        """Days of activity of each area from ``start`` to ``date`` (continuous time axis)."""
+        t = float((date - self.start).days)
+        ar = self.areas
+        out = np.zeros(self.n_areas)
+        for k in range(self.n_areas):
+            if bool(ar["guaranteed"][k]):
+                out[k] = max(t, 0.0)
+            else:
+                out[k] = A.active_time(
+                    rng(self.seed, self.stack, "activity", int(ar["id"][k])),
+                    t,
+                    self.sim["areas"],
+                    self.revisit_days,
+                )
+        return out
 
     def active_days(self, i: int, j: int) -> np.ndarray:
         """Days of activity of each area between acquisitions i < j."""
-        days = np.diff([d.toordinal() for d in self.dates]).astype(float)
-        act = self.areas["activity"][:, i:j]
-        return (act * days[i:j]).sum(axis=1)
+        return self.active_time(self.dates[j]) - self.active_time(self.dates[i])
 
     def displacement(self, i: int) -> np.ndarray:
         """Line-of-sight displacement (m, range increase) of each area's centre at date i."""
-        return self.areas["velocity"] * self.active_days(0, i) / 6.0
+        return self.areas["velocity"] * self.active_time(self.dates[i]) / 6.0
 
     def area_shapes(self):
         ar = self.areas
@@ -141,30 +255,22 @@ class Scene:
             "sim": self.sim,
             "geometry": self.geometry.to_dict(),
             "bounds": list(self.bounds),
-            "dates": [d.isoformat() for d in self.dates],
+            "start": self.start.isoformat(),
+            "revisit_days": self.revisit_days,
             "dem_transform": list(self.dem_transform)[:6],
         }
         arrays = dict(
             meta=np.array(json.dumps(meta)),
             dem=self.dem,
             cover=self.cover,
-            orbits=self.orbits,
-            orbit_errors=self.orbit_errors,
-            misregistration=self.misregistration,
-            aps_stratified=self.aps_stratified,
-            gains=self.gains,
         )
-        for prefix, group in (
-            ("area_", self.areas),
-            ("decoy_", self.decoys),
-            ("blob_", self.blobs),
-        ):
+        for prefix, group in (("area_", self.areas), ("decoy_", self.decoys)):
             for k, v in group.items():
                 arrays[prefix + k] = np.asarray(v)
         write_npz(path, **arrays)
 
     @classmethod
-    def load(cls, path) -> Scene:
+    def load(cls, path, dates=None) -> Scene:
         try:
             z = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as exc:
@@ -173,7 +279,12 @@ class Scene:
             ) from None
         with z:
             meta = json.loads(str(z["meta"]))
-            groups = {"area_": {}, "decoy_": {}, "blob_": {}}
+            if "start" not in meta:
+                raise IsslideError(
+                    f"{path}: a scene from an older simulator (no time origin); "
+                    "rerun simulate_scene"
+                )
+            groups = {"area_": {}, "decoy_": {}}
             for k in z.files:
                 for prefix, g in groups.items():
                     if k.startswith(prefix):
@@ -187,15 +298,11 @@ class Scene:
                 dem=z["dem"],
                 dem_transform=Affine(*meta["dem_transform"]),
                 cover=z["cover"],
-                dates=[dt.date.fromisoformat(d) for d in meta["dates"]],
-                orbits=z["orbits"],
-                orbit_errors=z["orbit_errors"],
-                misregistration=z["misregistration"],
-                aps_stratified=z["aps_stratified"],
-                gains=z["gains"],
+                start=dt.date.fromisoformat(meta["start"]),
+                revisit_days=int(meta["revisit_days"]),
                 areas=groups["area_"],
                 decoys=groups["decoy_"],
-                blobs=groups["blob_"],
+                dates=parse_dates(dates or []),
             )
 
 
@@ -276,9 +383,11 @@ def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
     sim = params["simulation"]
     seed = int(params["seed"])
     stack_cfg = params["stack"]
-    dates = parse_dates(params["dates"])
-    if len(dates) < 2:
-        raise IsslideError(f"stacks.{stack}: a simulated stack needs at least two dates")
+    start = parse_dates([params["start"]])[0]
+    revisit = int(params["revisit_days"])
+    # Optional: the dates in use (params_for's annotation params carry them); the scene itself
+    # never depends on them, so adding acquisitions leaves it unchanged.
+    dates = parse_dates(params.get("dates") or [])
     lat0 = float(sim["center"][1])
     bounds = scene_bounds(sim)
     zones = _check_zones(stack, stack_cfg, bounds)
@@ -375,7 +484,6 @@ def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
             n_total,
         )
 
-    n_int = len(dates) - 1
     look = None
     ar = {
         k: []
@@ -389,7 +497,6 @@ def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
             "b",
             "harm",
             "velocity",
-            "activity",
             "zone",
             "guaranteed",
         )
@@ -425,7 +532,6 @@ def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
         ar["b"].append(b)
         ar["harm"].append(harm)
         ar["velocity"].append(sign * speed)
-        ar["activity"].append(A.activity(gen, n_int, acfg, always=is_g))
         ar["zone"].append(zone)
         ar["guaranteed"].append(is_g)
     areas = {
@@ -438,7 +544,6 @@ def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
         "b": np.array(ar["b"], float),
         "harm": np.array(ar["harm"], float).reshape(-1, A.N_HARMONICS, 2),
         "velocity": np.array(ar["velocity"], float),
-        "activity": np.array(ar["activity"], bool).reshape(-1, n_int),
         "zone": np.array(ar["zone"], dtype="U64"),
         "guaranteed": np.array(ar["guaranteed"], bool),
     }
@@ -469,7 +574,6 @@ def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
         "a": np.array([d[3] for d in dplaced], float),
         "b": np.array([d[4] for d in dplaced], float),
         "harm": np.array([d[5] for d in dplaced], float).reshape(-1, A.N_HARMONICS, 2),
-        "phase": gen.normal(0.0, float(dcfg["phase_rad"]), (len(dplaced), len(dates))),
     }
     if len(dplaced):
         centres = list(zip(decoys["lon"], decoys["lat"], strict=True))
@@ -478,44 +582,6 @@ def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
         cover = cover.copy()
         cover.ravel()[inside > 0] = DISTURBED
 
-    # -- per-date draws: orbits, misregistration, calibration gain, atmosphere --------------
-    gd = rng(seed, stack, "dates")
-    ocfg = sim["orbit"]
-    theta = math.radians(geometry.incidence_deg)
-    n = len(dates)
-    bperp = gd.uniform(-ocfg["baseline_max_m"], ocfg["baseline_max_m"], n)
-    drift = gd.normal(0.0, ocfg["baseline_drift"], n)
-    orbits = np.column_stack(
-        [
-            bperp * math.cos(theta),
-            bperp * math.sin(theta),
-            drift * math.cos(theta),
-            drift * math.sin(theta),
-        ]
-    )
-    errors = np.column_stack(
-        [
-            gd.normal(0.0, ocfg["error_cross_m"], n),
-            gd.normal(0.0, ocfg["error_vertical_m"], n),
-            gd.normal(0.0, ocfg["error_rate"], n),
-            gd.normal(0.0, ocfg["error_rate"], n),
-        ]
-    )
-    mis = gd.uniform(-1.0, 1.0, (n, 2)) * float(sim["radar"]["misregistration_px"])
-    gains = float(sim["radar"]["calibration_gain"]) * gd.uniform(0.9, 1.1, n)
-    aps = sim["aps"]
-    strat = gd.normal(0.0, aps["stratified_rad_per_km"], n)
-    counts = gd.poisson(aps["blobs_per_date"], n)
-    w, s, e, nn = bounds
-    nb = int(counts.sum())
-    rad_lo, rad_hi = aps["blob_radius_m"]
-    blobs = {
-        "date_index": np.repeat(np.arange(n), counts).astype(np.int32),
-        "lon": gd.uniform(w, e, nb),
-        "lat": gd.uniform(s, nn, nb),
-        "radius": gd.uniform(rad_lo, rad_hi, nb),
-        "amplitude": gd.choice([-1.0, 1.0], nb) * gd.uniform(0.5, 1.0, nb) * aps["blob_rad"],
-    }
     return Scene(
         stack=stack,
         seed=seed,
@@ -525,15 +591,11 @@ def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
         dem=dem,
         dem_transform=transform,
         cover=cover,
-        dates=dates,
-        orbits=orbits,
-        orbit_errors=errors,
-        misregistration=mis,
-        aps_stratified=strat,
-        gains=gains,
+        start=start,
+        revisit_days=revisit,
         areas=areas,
         decoys=decoys,
-        blobs=blobs,
+        dates=dates,
     )
 
 
