@@ -193,6 +193,11 @@ def _products_run(tmp: Path) -> dict:
     stack = make_stack(
         str(root), "alps", pairs=make_pairs("2018-07-02", 4, (6, 12)), n_areas=6, seed=2
     )
+    # what the earlier SNAP run left: its kept per-date orbit-corrected products (DIMAP folders)
+    for d in dates[:4]:
+        orbit = root / "results/work/alps/orbit" / f"{d}.snap"
+        orbit.mkdir(parents=True)
+        os.utime(orbit, (1e9, 1e9))
     # one interferogram has no annotation file yet: no annotated motion (missing: no_motion)
     missing = stack["pairs"][1]
     for f in Path(missing["annotation"]).parent.glob(Path(missing["annotation"]).stem + ".*"):
@@ -238,16 +243,21 @@ def test_adding_a_missing_shapefile_reruns_only_its_labels_and_the_dataset(produ
     snakemake(root, *DATASET_TARGETS, "--cores", "2", "--configfile", "products.yaml")
 
 
-def check_new_acquisition_plan(jobs, new_date: str, new_pairs: set[str]) -> dict[str, int]:
+def check_new_acquisition_plan(
+    jobs, new_date: str, new_pairs: set[str], relabelled: frozenset[str] = frozenset()
+) -> dict[str, int]:
     """Only the new pairs' InSAR jobs; per-date steps only for dates those pairs use (a date
-    whose temporary orbit product is gone must be recomputed, the new date at least)."""
+    whose temporary orbit product is gone must be recomputed, the new date at least). Labels:
+    the new pairs', plus ``relabelled`` (pairs whose annotation file is itself regenerated)."""
     counts = rules(jobs)
     pair_dates = {d for p in new_pairs for d in p.split("/")[1].split("_")}
     for r, out in jobs:
         if r in ("calibrate", "apply_orbit"):
             assert any(f"/{d}" in out for d in pair_dates), (r, out)
-        elif r in PER_PAIR_INSAR or r == "rasterize_labels":
+        elif r in PER_PAIR_INSAR:
             assert any(p in out for p in new_pairs), (r, out)
+        elif r == "rasterize_labels":
+            assert any(p in out for p in new_pairs | relabelled), (r, out)
     assert any(f"/{new_date}" in o for r, o in jobs if r == "apply_orbit"), counts
     assert counts.get("terrain_correct") == len(new_pairs), counts
     return counts
@@ -308,4 +318,16 @@ def test_tiny_adding_an_acquisition_plans_only_the_new_pairs(tiny_run):
     for r, out in jobs:
         if r == "simulate_acquisition":
             assert "/20180726" in out, (r, out)
-    check_new_acquisition_plan(jobs, "20180726", {"6d/20180720_20180726", "12d/20180714_20180726"})
+    assert counts.get("simulate_acquisition") == 1, counts
+    # The simulated annotators redraw the stack's shapefiles: a new interferogram changes the
+    # `repetitions` of the areas it shows (not an InSAR input), so those labels are rasterised
+    # again; the InSAR jobs stay the new pairs' only.
+    resimulated = frozenset(
+        re.search(r"/tiny/(\d+d/\d{8}_\d{8})\.shp", out).group(1)
+        for r, out in jobs
+        if r == "simulate_annotations"
+    )
+    assert {"6d/20180720_20180726", "12d/20180714_20180726"} <= resimulated
+    check_new_acquisition_plan(
+        jobs, "20180726", {"6d/20180720_20180726", "12d/20180714_20180726"}, resimulated
+    )

@@ -263,9 +263,8 @@ def test_layover_shadow_mask_matches_local_incidence_geometry():
 
 
 # -- deformation, fringes, misregistration, orbit ----------------------------------------------
-def inject_area(scene, velocity_mm, size_m=800.0, activity=None):
-    """Replace the scene's areas by one circular area at the scene centre."""
-    n_int = len(scene.dates) - 1
+def inject_area(scene, velocity_mm, size_m=800.0):
+    """Replace the scene's areas by one circular area at the scene centre, always active."""
     lon0, lat0 = scene.geometry.lon0, scene.geometry.lat0
     scene.areas = {
         "id": np.array([7], np.int32),
@@ -277,7 +276,6 @@ def inject_area(scene, velocity_mm, size_m=800.0, activity=None):
         "b": np.array([size_m / 2]),
         "harm": np.zeros((1, 4, 2)),
         "velocity": np.array([velocity_mm * 1e-3]),
-        "activity": np.ones((1, n_int), bool) if activity is None else np.array([activity], bool),
         "zone": np.array(["north"]),
         "guaranteed": np.array([True]),
     }
@@ -483,10 +481,12 @@ def test_deactivated_areas_make_no_motion_intervals(repo):
         dates={"start": "2018-07-02", "end": "2018-08-31"},
     )
     scene = build_scene(p, "tiny", dem_path=str(repo / DEM))
-    act = scene.areas["activity"]
-    assert act.any(axis=1).sum() > 0 and (~act).any()
+    # (areas, intervals) days of activity: dormant, partly and fully active intervals all occur
+    days = np.array([scene.active_days(i, i + 1) for i in range(len(scene.dates) - 1)]).T
+    assert (days == 6).any() and (days == 0).any()
+    assert (days.sum(axis=1) > 0).sum() > 1
     og = OutputGrid(scene, p["insar"]["pixel_spacing_deg"])
-    k, i = np.argwhere(~act)[0]
+    k, i = np.argwhere(days == 0)[0]
     win, _, rho = og.area_profiles[k]
     assert np.all(og.deformation(i, i + 1)[win][rho < 1] == 0)
     stats = og.area_stats(i, i + 1)
@@ -543,11 +543,117 @@ def test_scene_roundtrip(tmp_path, repo):
     p = quiet(repo, size_km=[1.0, 1.0])
     scene = inject_area(build_scene(p, "tiny"), 10.0)
     scene.save(tmp_path / "scene.npz")
-    back = Scene.load(tmp_path / "scene.npz")
+    back = Scene.load(tmp_path / "scene.npz", dates=p["dates"])
     assert back.geometry == scene.geometry and back.dates == scene.dates
-    np.testing.assert_array_equal(back.areas["activity"], scene.areas["activity"])
+    assert (back.start, back.revisit_days) == (scene.start, scene.revisit_days)
+    np.testing.assert_array_equal(back.active_days(0, 3), scene.active_days(0, 3))
+    np.testing.assert_array_equal(back.orbits, scene.orbits)
     lines, samples, values, _, _ = calibration_lut(back, 0)
     assert values.shape == (len(lines), len(samples))
+
+
+# -- extending a stack by date -------------------------------------------------------------------
+def write_stack(p_scene, p_acq, p_ann, out, pairs):
+    scene_out = {
+        "dem": out / "dem.tif",
+        "geometry": out / "geometry.json",
+        "scene": out / "scene.npz",
+        "areas": out / "truth/areas.gpkg",
+        "layover_shadow": out / "truth/layover_shadow.tif",
+    }
+    simulate_scene(p_scene, {"sim_stack": "tiny"}, {}, scene_out)
+    for date in p_ann["dates"]:
+        simulate_acquisition(
+            p_acq,
+            {"sim_stack": "tiny", "date": date},
+            {"scene": scene_out["scene"]},
+            {"slc": out / f"slc/{date}.tif", "metadata": out / f"slc/{date}.json"},
+        )
+    for pair in pairs:
+        w = dict(pair.wildcards, sim_stack="tiny")
+        stem = f"{w['delay']}d/{w['reference']}_{w['secondary']}"
+        simulate_annotations(
+            p_ann,
+            w,
+            {"scene": scene_out["scene"]},
+            {
+                "annotation": [str(out / f"ann/{stem}{e}") for e in (".shp", ".shx", ".dbf")],
+                "deformation": out / f"truth/{stem}_deformation.tif",
+                "valid": out / f"truth/{stem}_valid.tif",
+            },
+        )
+
+
+def test_adding_a_later_date_leaves_every_existing_output_bit_identical(repo, tmp_path):
+    sim = {
+        "dem": None,
+        "size_km": [1.4, 1.4],
+        "areas": {"count": 4, "per_zone_min": 0},
+        "decoys": {"count": 2},
+        "aps": {"blobs_per_date": 2.0},
+        "radar": {"misregistration_px": 0.2},
+    }
+    runs = {}
+    for end in ("2018-07-20", "2018-07-26"):  # D and D + one revisit
+        cfg = load_config(repo / TINY, overrides={"simulation": sim, "dates": {"end": end}})
+        cfg["stacks"]["tiny"]["zones"] = {}
+        pairs = plan_stacks(cfg)["tiny"].pairs
+        ps = {rule: params_for(cfg, "tiny", rule) for rule in ("scene", "acquisition", None)}
+        write_stack(ps["scene"], ps["acquisition"], ps[None], tmp_path / end, pairs)
+        runs[end] = (ps, pairs)
+    old, new = (tmp_path / e for e in runs)
+    (p_old, pairs_old), (p_new, pairs_new) = runs.values()
+    # the rules' params of the scene and of an acquisition do not see dates.end ...
+    assert p_old["scene"] == p_new["scene"] and p_old["acquisition"] == p_new["acquisition"]
+    assert "dates" not in p_old["scene"] and "delays" not in p_old["scene"]
+    assert len(p_new[None]["dates"]) == len(p_old[None]["dates"]) + 1
+    # ... and their outputs are bit-identical (npz/gpkg hold write times: compare contents)
+    for name in ("dem.tif", "geometry.json", "truth/layover_shadow.tif"):
+        assert (old / name).read_bytes() == (new / name).read_bytes(), name
+    with np.load(old / "scene.npz") as a, np.load(new / "scene.npz") as b:
+        assert a.files == b.files
+        for k in a.files:
+            np.testing.assert_array_equal(a[k], b[k], strict=True)
+    for layer in ("areas", "decoys"):
+        a = gpd.read_file(old / "truth/areas.gpkg", layer=layer)
+        b = gpd.read_file(new / "truth/areas.gpkg", layer=layer)
+        assert a.to_wkb().equals(b.to_wkb())
+    assert len(gpd.read_file(old / "truth/areas.gpkg", layer="areas")) == 4
+    for date in p_old[None]["dates"]:
+        for ext in (".tif", ".json"):
+            f = f"slc/{date}{ext}"
+            assert (old / f).read_bytes() == (new / f).read_bytes(), f
+    # the truth rasters of the common pairs do not move either (activity on a time axis)
+    for pair in pairs_old:
+        w = pair.wildcards
+        for kind in ("deformation", "valid"):
+            f = f"truth/{w['delay']}d/{w['reference']}_{w['secondary']}_{kind}.tif"
+            assert (old / f).read_bytes() == (new / f).read_bytes(), f
+    assert len(pairs_new) == len(pairs_old) + 2  # one new 6-day and one new 12-day pair
+    assert (new / "slc/20180726.tif").exists()
+    # the new date is a genuine new draw (not a copy): its own orbit and speckle
+    m_old = json.loads((new / "slc/20180720.json").read_text())
+    m_new = json.loads((new / "slc/20180726.json").read_text())
+    assert m_new["truth"]["orbit_error"] != m_old["truth"]["orbit_error"]
+
+
+def test_acquisition_off_the_revisit_grid_or_another_time_axis_fails(repo, tmp_path):
+    p = quiet(repo, size_km=[1.0, 1.0])
+    scene = build_scene(p, "tiny")
+    scene.save(tmp_path / "scene.npz")
+    out = {"slc": tmp_path / "s.tif", "metadata": tmp_path / "s.json"}
+    with pytest.raises(IsslideError, match=r"date 2018-07-05: not on the revisit grid"):
+        simulate_acquisition(
+            p, {"sim_stack": "tiny", "date": "20180705"}, {"scene": tmp_path / "scene.npz"}, out
+        )
+    with pytest.raises(IsslideError, match=r"dates.start 2018-06-26: .*rerun simulate_scene"):
+        simulate_acquisition(
+            {"start": "2018-06-26", "revisit_days": 6},
+            {"sim_stack": "tiny", "date": "20180708"},
+            {"scene": tmp_path / "scene.npz"},
+            out,
+        )
+    assert not out["slc"].exists()
 
 
 # -- bad inputs ------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 # for tests/test_slurm.py and CI. Idempotent: a second call finds the cluster up and returns.
 #
 #   sudo bash tests/slurm/start.sh      # installs slurm-wlm + munge with apt if missing
-#   sudo bash tests/slurm/stop.sh       # stops the daemons (config and state stay for the next start)
+#   sudo bash tests/slurm/stop.sh       # stops the daemons and removes the config it wrote
 #
 # What it sets up (no accounting database, so the Snakemake plugin needs
 # --slurm-status-command squeue --slurm-no-account, and MinJobAge=600 keeps finished jobs
@@ -48,6 +48,7 @@ fi
 if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
     say "starting munged"
     runuser -u munge -- /usr/sbin/munged
+    mkdir -p "$STATE" && touch "$STATE/munged.started"   # stop.sh stops only a munged we started
     for _ in $(seq 50); do munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && break; sleep 0.1; done
     munge -n | unmunge >/dev/null || die "munged does not answer (see /var/log/munge/munged.log)"
 fi

@@ -109,15 +109,49 @@ def simulation_scene_input(wildcards):
     return {"source_dem": dem} if dem and os.path.exists(dem) else {}
 
 
-def simulation_params(wildcards):
-    return {
-        "simulation": config["simulation"],
-        "insar": config["insar"],
-        "seed": config["seed"],
-        "stack": config["stacks"][wildcards.sim_stack],
-        "dates": stack_dates(wildcards.sim_stack),
-        "delays": config["delays"],
-    }
+def canonical(obj):
+    """Mappings with sorted keys, recursively: params that do not change when a config file's
+    keys are reordered (Snakemake compares params by repr, so key order would rerun jobs).
+    """
+    if isinstance(obj, dict):
+        return {k: canonical(obj[k]) for k in sorted(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [canonical(v) for v in obj]
+    return obj
+
+
+def simulation_time_axis():
+    """Origin and step of a simulated stack's time axis (never dates.end)."""
+    return {"start": config["dates"]["start"], "revisit_days": config["revisit_days"]}
+
+
+def simulation_scene_params(wildcards):
+    """The whole world but no date list: extending dates.end never reruns the scene."""
+    return canonical(
+        {
+            "simulation": config["simulation"],
+            "insar": config["insar"],
+            "seed": config["seed"],
+            "stack": config["stacks"][wildcards.sim_stack],
+            **simulation_time_axis(),
+        }
+    )
+
+
+def simulation_acquisition_params(wildcards):
+    """One acquisition needs its date (the wildcard), the scene (input) and the time axis."""
+    return canonical(simulation_time_axis())
+
+
+def simulation_annotations_params(wildcards):
+    """Repetition counts depend on all planned dates and delays (not an InSAR input)."""
+    return canonical(
+        {
+            **simulation_scene_params(wildcards),
+            "dates": stack_dates(wildcards.sim_stack),
+            "delays": config["delays"],
+        }
+    )
 
 
 # --- InSAR stage -----------------------------------------------------------------------------

@@ -27,7 +27,7 @@ rule simulate_scene:
         mem_mb=4000,
         runtime=30,
     params:
-        cfg=simulation_params,
+        cfg=simulation_scene_params,
     script:
         "../scripts/simulate_scene.py"
 
@@ -51,7 +51,7 @@ rule simulate_acquisition:
         mem_mb=4000,
         runtime=30,
     params:
-        cfg=simulation_params,
+        cfg=simulation_acquisition_params,
     script:
         "../scripts/simulate_acquisition.py"
 
@@ -84,6 +84,6 @@ rule simulate_annotations:
         mem_mb=2000,
         runtime=20,
     params:
-        cfg=simulation_params,
+        cfg=simulation_annotations_params,
     script:
         "../scripts/simulate_annotations.py"

@@ -94,6 +94,7 @@ def nuisance_phase(scene: Scene, i: int) -> np.ndarray:
     lat0 = scene.geometry.lat0
     cell = (abs(tr.e) * M_PER_DEG, tr.a * M_PER_DEG * math.cos(math.radians(lat0)))
     date = scene.dates[i]
+    draws = scene.draws(date)
     phase = np.zeros(scene.dem.shape, np.float64)
     if aps["turbulence_rad"] > 0:
         turb = power_law_field(
@@ -105,13 +106,12 @@ def nuisance_phase(scene: Scene, i: int) -> np.ndarray:
         )
         phase += aps["turbulence_rad"] * turb
     h = scene.dem.astype(np.float64)
-    phase += scene.aps_stratified[i] * (h - float(np.median(h))) / 1000.0
+    phase += draws["aps_stratified"] * (h - float(np.median(h))) / 1000.0
     rows, cols = np.indices(scene.dem.shape)
     lon = (tr.c + (cols + 0.5) * tr.a).ravel()
     lat = (tr.f + (rows + 0.5) * tr.e).ravel()
-    bl = scene.blobs
-    sel = np.flatnonzero(bl["date_index"] == i) if len(bl.get("lon", [])) else []
-    for k in sel:
+    bl = draws["blobs"]
+    for k in range(len(bl["lon"])):
         e = (lon - bl["lon"][k]) * M_PER_DEG * math.cos(math.radians(lat0))
         n = (lat - bl["lat"][k]) * M_PER_DEG
         phase.ravel()[:] += bl["amplitude"][k] * np.exp(
@@ -119,7 +119,7 @@ def nuisance_phase(scene: Scene, i: int) -> np.ndarray:
         )
     if len(scene.decoys.get("id", [])):
         centres, shapes = scene.decoy_shapes()
-        phase.ravel()[:] += A.bubble_sum(lon, lat, centres, shapes, scene.decoys["phase"][:, i])
+        phase.ravel()[:] += A.bubble_sum(lon, lat, centres, shapes, draws["decoy_phase"])
     return phase
 
 
@@ -130,7 +130,7 @@ def calibration_lut(scene: Scene, i: int):
     samples = np.unique(np.r_[np.arange(0, g.samples, max(g.samples // 16, 1)), g.samples - 1])
     f_s = 1.0 + 0.3 * samples / max(g.samples - 1, 1)  # range-dependent antenna/processor gain
     g_l = 1.0 + 0.02 * np.sin(2 * math.pi * lines / max(g.lines - 1, 1))
-    gain = float(scene.gains[i])
+    gain = float(scene.draws(scene.dates[i])["gain"])
     values = gain * np.outer(g_l, f_s)
     return lines, samples, values, gain * g_l, f_s
 
@@ -141,7 +141,7 @@ def simulate_slc(scene: Scene, date) -> tuple[np.ndarray, dict]:
     g = scene.geometry
     sim = scene.sim
     orbit = scene.precise_orbit(i)
-    da, dr = (float(x) for x in scene.misregistration[i])
+    da, dr = (float(x) for x in scene.draws(scene.dates[i])["misregistration"])
     ground = GroundGrid(scene)
     gx_dem, gy_dem = gradients(scene.dem, scene.dem_transform, g.lat0)
     nuis = nuisance_phase(scene, i)
@@ -149,7 +149,8 @@ def simulate_slc(scene: Scene, date) -> tuple[np.ndarray, dict]:
     g0 = scene.surface_table("g0")
     ginf = np.minimum(scene.surface_table("ginf"), g0)
     tau = scene.surface_table("tau_days")
-    ordinals = [d.toordinal() for d in scene.dates[: i + 1]]
+    # the AR(1) speckle chain runs over the revisit grid from dates.start up to this date
+    ordinals = [d.toordinal() for d in scene.grid_until(scene.dates[i])]
     if scene.n_areas:
         centres, shapes = scene.area_shapes()
         disp = scene.displacement(i)
@@ -256,12 +257,13 @@ def perpendicular_baseline(orbit: Orbit, incidence_deg: float) -> float:
 def metadata(scene: Scene, i: int) -> dict:
     g = scene.geometry
     lines, samples, values, _, _ = calibration_lut(scene, i)
+    draws = scene.draws(scene.dates[i])
     precise = scene.precise_orbit(i)
     annotated = scene.annotated_orbit(i)
     return {
         "format": SLC_FORMAT,
         "date": scene.dates[i].isoformat(),
-        "mission": "Sentinel-1A" if i % 2 == 0 else "Sentinel-1B",
+        "mission": "Sentinel-1A" if scene.revisit_index(i) % 2 == 0 else "Sentinel-1B",
         "polarisation": "VV",
         "stack": scene.stack,
         "geometry": g.to_dict(),
@@ -274,20 +276,32 @@ def metadata(scene: Scene, i: int) -> dict:
         },
         "truth": {
             "misregistration_px": {
-                "azimuth": float(scene.misregistration[i, 0]),
-                "range": float(scene.misregistration[i, 1]),
+                "azimuth": float(draws["misregistration"][0]),
+                "range": float(draws["misregistration"][1]),
             },
             "perpendicular_baseline_m": perpendicular_baseline(precise, g.incidence_deg),
             "orbit_error": {
                 k: float(v)
                 for k, v in zip(
                     ("cross", "vertical", "cross_rate", "vertical_rate"),
-                    scene.orbit_errors[i],
+                    draws["orbit_error"],
                     strict=True,
                 )
             },
-            "aps_stratified_rad_per_km": float(scene.aps_stratified[i]),
-            "calibration_gain": float(scene.gains[i]),
+            "aps_stratified_rad_per_km": float(draws["aps_stratified"]),
+            "calibration_gain": float(draws["gain"]),
+            "atmospheric_blobs": [
+                {
+                    "lon": float(lo),
+                    "lat": float(la),
+                    "radius_m": float(r),
+                    "amplitude_rad": float(a),
+                }
+                for lo, la, r, a in zip(
+                    *(draws["blobs"][k] for k in ("lon", "lat", "radius", "amplitude")),
+                    strict=True,
+                )
+            ],
         },
     }
 
@@ -329,9 +343,15 @@ def write_acquisition(scene: Scene, date, slc_path, meta_path) -> dict:
 
 
 def simulate_acquisition(params: dict, wildcards: dict, inputs: dict, outputs: dict) -> dict:
-    """Snakemake entry: the SLC ``slc/{date}.tif`` and its metadata ``slc/{date}.json``."""
+    """Snakemake entry: the SLC ``slc/{date}.tif`` and its metadata ``slc/{date}.json``.
+
+    Only the date (wildcard) and the scene matter: the acquisition is the same whatever the
+    stack's end date (its speckle chain runs over the revisit grid from the scene's start).
+    """
     scene = Scene.load(inputs["scene"])
     date = wildcards["date"]
+    scene.check_time_axis(params)
+    scene.dates = scene.grid_until(date)
     meta = write_acquisition(scene, date, outputs["slc"], outputs["metadata"])
     log.info(
         "stack %s date %s: %d x %d SLC, perpendicular baseline %.1f m",

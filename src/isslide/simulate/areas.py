@@ -79,19 +79,36 @@ def random_harmonics(gen: np.random.Generator, lobate: bool) -> np.ndarray:
     return np.column_stack([amps, gen.uniform(-math.pi, math.pi, N_HARMONICS)])
 
 
-def activity(gen: np.random.Generator, n_intervals: int, cfg: dict, always: bool) -> np.ndarray:
-    """Active (True) or not per interval between consecutive acquisitions: a two-state chain."""
-    out = np.ones(n_intervals, bool)
-    if always or n_intervals == 0:
-        return out
-    state = gen.random() < cfg["start_active_probability"]
-    for i in range(n_intervals):
-        out[i] = state
+def active_time(gen: np.random.Generator, t_days: float, cfg: dict, revisit_days: int) -> float:
+    """Days of activity in [0, t_days] of an area, on a continuous time axis from dates.start.
+
+    A two-state (active / dormant) process with exponential sojourns: ``gen`` (keyed by the
+    area alone) first draws the initial state, then successive durations, so the periods before
+    any time never depend on how far the stack extends. The per-interval config probabilities
+    are the chances of switching within ``revisit_days``: rate = -ln(1 - p) / revisit_days.
+    """
+    if t_days <= 0:
+        return 0.0
+
+    def mean_days(p):
+        p = float(p)
+        if p <= 0:
+            return math.inf
+        return revisit_days / -math.log(max(1.0 - p, 1e-12))
+
+    means = {True: mean_days(cfg["stop_probability"]), False: mean_days(cfg["restart_probability"])}
+    state = bool(gen.random() < cfg["start_active_probability"])
+    t = 0.0
+    total = 0.0
+    while t < t_days:
+        m = means[state]
+        d = math.inf if math.isinf(m) else float(gen.exponential(m))
+        end = min(t + d, t_days)
         if state:
-            state = gen.random() >= cfg["stop_probability"]
-        else:
-            state = gen.random() < cfg["restart_probability"]
-    return out
+            total += end - t
+        t = end
+        state = not state
+    return total
 
 
 def bubble_sum(lon, lat, centres, params, weights):

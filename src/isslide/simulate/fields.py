@@ -12,7 +12,8 @@ PURPOSES = {
     "relief": 2,
     "cover": 3,
     "areas": 4,
-    "dates": 5,
+    "dates": 5,  # per-date draws, keyed by the date's ordinal
+    "activity": 6,  # activity periods, keyed by the area id
     "common": 10,  # speckle part common to all dates
     "drift": 11,  # innovations of the exponentially correlated part
     "fresh": 12,  # per-date independent part

@@ -91,10 +91,26 @@ class Scene:
         try:
             return self.dates.index(date)
         except ValueError:
+            span = f"{self.dates[0]}..{self.dates[-1]}" if self.dates else "none"
             raise IsslideError(
-                f"date {date}: not one of the simulated acquisitions of stack {self.stack} "
-                f"({self.dates[0]}..{self.dates[-1]}); rerun simulate_scene"
+                f"date {date}: not one of the acquisitions in use for stack {self.stack} "
+                f"({span}); check dates.start/end and revisit_days"
             ) from None
+
+    def check_time_axis(self, params: dict) -> None:
+        """The rule's dates.start / revisit_days must be the scene's time axis."""
+        start = params.get("start")
+        revisit = params.get("revisit_days")
+        if start is not None and parse_dates([start])[0] != self.start:
+            raise IsslideError(
+                f"dates.start {start}: the scene of stack {self.stack} was simulated from "
+                f"{self.start}; rerun simulate_scene"
+            )
+        if revisit is not None and int(revisit) != self.revisit_days:
+            raise IsslideError(
+                f"revisit_days {revisit}: the scene of stack {self.stack} was simulated with "
+                f"{self.revisit_days}; rerun simulate_scene"
+            )
 
     def grid_until(self, date) -> list[dt.date]:
         """The revisit grid from ``start`` up to ``date`` (which must lie on it)."""
@@ -335,7 +351,9 @@ def _geometry(sim: dict, stack_cfg: dict, bounds, dem, transform) -> SarGeometry
 def _check_zones(stack: str, stack_cfg: dict, bounds) -> dict:
     w, s, e, n = bounds
     zones = {}
-    for name, z in stack_cfg.get("zones", {}).items():
+    zone_cfg = stack_cfg.get("zones") or {}
+    for name in sorted(zone_cfg):  # by name: the world never depends on the config's key order
+        z = zone_cfg[name]
         zw, zs, ze, zn = z["bbox"]
         cw, cs, ce, cn = max(zw, w), max(zs, s), min(ze, e), min(zn, n)
         if ce <= cw or cn <= cs:
@@ -603,7 +621,6 @@ def areas_frame(scene: Scene) -> gpd.GeoDataFrame:
     ar = scene.areas
     rows = []
     geoms = []
-    n_int = ar["activity"].shape[1] if scene.n_areas else 0
     for k in range(scene.n_areas):
         geoms.append(
             A.polygon(
@@ -618,26 +635,16 @@ def areas_frame(scene: Scene) -> gpd.GeoDataFrame:
                 "length_m": 2.0 * float(ar["a"][k]),
                 "width_m": 2.0 * float(ar["b"][k]),
                 "velocity_mm_per_6d": 1e3 * float(ar["velocity"][k]),
-                "active_intervals": int(ar["activity"][k].sum()),
-                "intervals": n_int,
-                "activity": "".join("1" if x else "0" for x in ar["activity"][k]),
+                "always_active": int(bool(ar["guaranteed"][k])),
             }
         )
-    cols = [
-        "id",
-        "class",
-        "zone",
-        "length_m",
-        "width_m",
-        "velocity_mm_per_6d",
-        "active_intervals",
-        "intervals",
-        "activity",
-    ]
+    cols = ["id", "class", "zone", "length_m", "width_m", "velocity_mm_per_6d", "always_active"]
     return gpd.GeoDataFrame(pd.DataFrame(rows, columns=cols), geometry=geoms, crs="EPSG:4326")
 
 
 def decoys_frame(scene: Scene) -> gpd.GeoDataFrame:
+    """The decoy patches (their phase anomaly is drawn per date; atmospheric blobs, also per
+    date, are listed in each acquisition's JSON ``truth``)."""
     dc = scene.decoys
     geoms = [
         A.polygon(
@@ -645,26 +652,11 @@ def decoys_frame(scene: Scene) -> gpd.GeoDataFrame:
         )
         for k in range(len(dc["id"]))
     ]
+    std = float(scene.sim["decoys"]["phase_rad"])
     rows = [
-        {
-            "id": int(dc["id"][k]),
-            "kind": "low-coherence phase anomaly",
-            "phase_std_rad": float(np.std(dc["phase"][k])),
-        }
+        {"id": int(dc["id"][k]), "kind": "low-coherence phase anomaly", "phase_std_rad": std}
         for k in range(len(dc["id"]))
     ]
-    bl = scene.blobs
-    for k in range(len(bl["lon"])):
-        r = float(bl["radius"][k])
-        clat = float(bl["lat"][k])
-        geoms.append(A.polygon(float(bl["lon"][k]), clat, 0.0, r, r, np.zeros((A.N_HARMONICS, 2))))
-        rows.append(
-            {
-                "id": 1000 + k,
-                "kind": f"atmospheric blob on {scene.dates[int(bl['date_index'][k])].isoformat()}",
-                "phase_std_rad": abs(float(bl["amplitude"][k])),
-            }
-        )
     return gpd.GeoDataFrame(
         pd.DataFrame(rows, columns=["id", "kind", "phase_std_rad"]), geometry=geoms, crs="EPSG:4326"
     )
@@ -703,13 +695,15 @@ def simulate_scene(params: dict, wildcards: dict, inputs: dict, outputs: dict) -
     scene = build_scene(params, stack, dem_path=inputs.get("source_dem"))
     write_scene(scene, outputs, float(params["insar"]["pixel_spacing_deg"]))
     log.info(
-        "stack %s: scene %s, radar grid %d lines x %d samples, %d moving areas, %d decoys, %d dates",
+        "stack %s: scene %s, radar grid %d lines x %d samples, %d moving areas, %d decoys, "
+        "time axis from %s every %d days",
         stack,
         [round(b, 5) for b in scene.bounds],
         scene.geometry.lines,
         scene.geometry.samples,
         scene.n_areas,
         len(scene.decoys["id"]),
-        len(scene.dates),
+        scene.start,
+        scene.revisit_days,
     )
     return scene

@@ -344,6 +344,8 @@ def write_pair_truth(
     scene: Scene, spacing_deg: float, reference, secondary, outputs: dict, looks=(8, 2)
 ) -> dict:
     ref, sec = parse_dates([reference, secondary])
+    if not scene.dates:  # a scene loaded without its planned dates: the revisit grid to sec
+        scene.dates = scene.grid_until(sec)
     i, j = scene.date_index(ref), scene.date_index(sec)
     if j <= i:
         raise IsslideError(f"pair {reference}_{secondary}: the secondary must follow the reference")
@@ -383,8 +385,12 @@ def write_pair_truth(
 
 
 def simulate_annotations(params: dict, wildcards: dict, inputs: dict, outputs: dict) -> dict:
-    """Snakemake entry: the annotators' shapefile of a pair and its truth rasters/polygons."""
-    scene = Scene.load(inputs["scene"])
+    """Snakemake entry: the annotators' shapefile of a pair and its truth rasters/polygons.
+
+    ``params["dates"]`` (the planned acquisitions) give the repetitions over each delay.
+    """
+    scene = Scene.load(inputs["scene"], dates=params["dates"])
+    scene.check_time_axis(params)
     ann_paths = outputs.get("annotation")
     if ann_paths is None:
         ann_paths = [p for k, p in outputs.items() if str(p).endswith(".shp")]
