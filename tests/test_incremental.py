@@ -142,9 +142,10 @@ def s1_name(date: str, i: int) -> str:
     return f"{mission}_IW_SLC__1SDV_{date}T054020_{date}T054047_{orbit:06d}_027309_8A2B.zip"
 
 
-def products_config(end: str) -> dict:
+def products_config(end: str, root: Path) -> dict:
     return {
         "backend": "snap",
+        "snap": {"gpt": str(root / "bin" / "gpt")},
         "seed": 3,
         "revisit_days": 6,
         "delays": [6, 12],
@@ -190,20 +191,24 @@ def _products_run(tmp: Path) -> dict:
     for i, d in enumerate(dates[:4]):
         (root / "data/s1" / s1_name(d, i)).write_bytes(b"")
         os.utime(root / "data/s1" / s1_name(d, i), (1e9, 1e9))  # old products
+    gpt = root / "bin" / "gpt"  # runs tests/fake_gpt.py, a TEST DOUBLE standing in for gpt
+    gpt.parent.mkdir()
+    gpt.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{root}/tests/fake_gpt.py" "$@"\n')
+    gpt.chmod(0o755)
+    (root / "products.yaml").write_text(yaml.safe_dump(products_config("2018-07-20", root)))
+    (root / "products5.yaml").write_text(yaml.safe_dump(products_config("2018-07-26", root)))
+    # An earlier SNAP run made and kept the per-date orbit-corrected products; here gpt is
+    # tests/fake_gpt.py, a TEST DOUBLE (SNAP cannot be installed on our machines).
+    orbits = [f"results/work/alps/orbit/{d}.snap" for d in dates[:4]]
+    snakemake(root, *orbits, "--cores", "2", "--configfile", "products.yaml")
+    # ... and its interferograms (synthetic here, newer than the orbit products)
     stack = make_stack(
         str(root), "alps", pairs=make_pairs("2018-07-02", 4, (6, 12)), n_areas=6, seed=2
     )
-    # what the earlier SNAP run left: its kept per-date orbit-corrected products (DIMAP folders)
-    for d in dates[:4]:
-        orbit = root / "results/work/alps/orbit" / f"{d}.snap"
-        orbit.mkdir(parents=True)
-        os.utime(orbit, (1e9, 1e9))
     # one interferogram has no annotation file yet: no annotated motion (missing: no_motion)
     missing = stack["pairs"][1]
     for f in Path(missing["annotation"]).parent.glob(Path(missing["annotation"]).stem + ".*"):
         shutil.move(f, root / f.name)
-    (root / "products.yaml").write_text(yaml.safe_dump(products_config("2018-07-20")))
-    (root / "products5.yaml").write_text(yaml.safe_dump(products_config("2018-07-26")))
     snakemake(root, *DATASET_TARGETS, "--cores", "2", "--configfile", "products.yaml")
     return {"root": root, "stack": stack, "missing": missing, "dates": dates}
 

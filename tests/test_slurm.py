@@ -8,7 +8,8 @@ on localhost, no accounting database) with ``tests/slurm/start.sh`` and stop it 
 ``tests/slurm/stop.sh``. They run the tiny workflow through ``profiles/slurm`` up to the
 ready-to-use dataset and one short training job, cancel a running job with ``scancel``, check
 that it left no output that looks complete and that a rerun does only the missing work, and
-compare every output with a local run's (tolerance 0).
+compare every output with a local run's (tolerance 0; the only exception is the training
+history's wall-clock columns, see ``assert_same``).
 
 On the 2-core test node the profile's requests are capped to the node, as a user would for a
 small cluster: on the command line ``--cores 2 --max-threads 1`` (one CPU per job, so two jobs

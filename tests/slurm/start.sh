@@ -124,7 +124,7 @@ fi
 
 if ! alive "$STATE/slurmctld.pid"; then
     say "starting slurmctld"
-    slurmctld -i    # -i: ignore state left by an older config
+    slurmctld -c    # -c: start clean (no jobs or node states left from an earlier run)
 fi
 if ! alive "$STATE/slurmd.pid"; then
     say "starting slurmd"
