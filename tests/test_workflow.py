@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import shutil
 import subprocess
 import sys
 
+import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 import yaml
-
 from test_foundation import product_names
+
+from isslide.dataset.store import read_store
 
 pytestmark = pytest.mark.workflow
 
@@ -29,7 +31,9 @@ def snakemake(*args, cwd, check=True, timeout=1800):
     cmd = [sys.executable, "-m", "snakemake", *args]
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}"
+        )
     return proc
 
 
@@ -45,9 +49,16 @@ def job_counts(output: str) -> dict[str, int]:
 
 def copy_repo(repo, dest):
     """A clean copy of the project (tracked and untracked-not-ignored files), as a fresh clone."""
-    files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=repo, capture_output=True, check=True
-    ).stdout.decode().split("\0")
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+            cwd=repo,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for f in filter(None, files):
         src = repo / f
         if src.is_file():
@@ -80,7 +91,13 @@ def test_demo_dag(repo):
     counts = job_counts(out)
     assert counts["terrain_correct"] == 9
     assert counts["calibrate"] == counts["apply_orbit"] == 5
-    for rule in ("coregister", "interferogram", "remove_topographic_phase", "goldstein", "multilook"):
+    for rule in (
+        "coregister",
+        "interferogram",
+        "remove_topographic_phase",
+        "goldstein",
+        "multilook",
+    ):
         assert counts[rule] == 9
 
 
@@ -131,8 +148,14 @@ def test_bad_input_fails_before_any_job(repo, tmp_path, products, monkeypatch, c
     workdir = tmp_path / "work"
     workdir.mkdir()
     proc = snakemake(
-        "--cores", "1", "--snakefile", str(repo / "Snakefile"), "--configfile", str(cfg),
-        cwd=workdir, check=False,
+        "--cores",
+        "1",
+        "--snakefile",
+        str(repo / "Snakefile"),
+        "--configfile",
+        str(cfg),
+        cwd=workdir,
+        check=False,
     )
     assert proc.returncode != 0
     lines = [line for line in proc.stderr.splitlines() if line.startswith("isslide:")]
@@ -146,7 +169,9 @@ def test_bad_input_fails_before_any_job(repo, tmp_path, products, monkeypatch, c
 @pytest.fixture(scope="module")
 def tiny_run(repo, tmp_path_factory):
     work = copy_repo(repo, tmp_path_factory.mktemp("e2e"))
-    proc = snakemake("--cores", "2", "--configfile", "tests/configs/tiny.yaml", cwd=work, timeout=2400)
+    proc = snakemake(
+        "--cores", "2", "--configfile", "tests/configs/tiny.yaml", cwd=work, timeout=2400
+    )
     return work, proc
 
 
@@ -156,19 +181,25 @@ def test_e2e_interferograms(tiny_run):
     ifg = sorted((work / "results/interferograms/tiny").glob("*d/*_*/phase.tif"))
     assert len(ifg) == 5
     for phase_path in ifg:
-        with rasterio.open(phase_path) as ph, rasterio.open(phase_path.with_name("coherence.tif")) as co:
+        with (
+            rasterio.open(phase_path) as ph,
+            rasterio.open(phase_path.with_name("coherence.tif")) as co,
+        ):
             assert ph.crs.to_epsg() == 4326 and co.crs.to_epsg() == 4326
             assert ph.nodata is not None and co.nodata is not None
             assert ph.transform == co.transform and ph.shape == co.shape
-            assert math.isclose(ph.transform.a, cfg.get("insar", {}).get("pixel_spacing_deg", 1.315e-4))
+            assert math.isclose(
+                ph.transform.a, cfg.get("insar", {}).get("pixel_spacing_deg", 1.315e-4)
+            )
             phase = ph.read(1, masked=True)
             coh = co.read(1, masked=True)
             assert phase.count() > 0.5 * phase.size
             assert float(phase.min()) >= -math.pi - 1e-6 and float(phase.max()) <= math.pi + 1e-6
             assert 0 <= float(coh.min()) and float(coh.max()) <= 1
         assert phase_path.with_name("layover_shadow.tif").exists()
-    # intermediates are temporary
-    assert not list((work / "results").glob("work/**/*.tif"))
+    # intermediates are temporary, except the per-date orbit-corrected products later pairs reuse
+    left = {p.parent.name for p in (work / "results/work").rglob("*.tif")}
+    assert left == {"orbit"}, left
     # logs and benchmarks land where the layout says
     assert list((work / "logs/terrain_correct").rglob("*.log"))
     assert list((work / "benchmarks/goldstein").rglob("*.tsv"))
@@ -176,5 +207,90 @@ def test_e2e_interferograms(tiny_run):
 
 def test_e2e_rerun_is_a_no_op(tiny_run):
     work, _ = tiny_run
-    out = snakemake("-n", "--cores", "2", "--configfile", "tests/configs/tiny.yaml", cwd=work).stdout
+    out = snakemake(
+        "-n", "--cores", "2", "--configfile", "tests/configs/tiny.yaml", cwd=work
+    ).stdout
     assert "Nothing to be done" in out, out[-2000:]
+
+
+def test_e2e_labels_and_dataset(tiny_run):
+    work, _ = tiny_run
+    labels = sorted((work / "results/labels/tiny").glob("*d/*.tif"))
+    assert len(labels) == 5
+    with rasterio.open(labels[0]) as lab:
+        assert lab.crs.to_epsg() == 4326 and lab.dtypes[0] == "int32"
+        assert set(np.unique(lab.read(1))) >= {0}
+    centres = gpd.read_file(work / "results/dataset/centres/tiny.gpkg")
+    assert centres.crs.to_epsg() == 4326 and len(centres) > 0
+    assert (centres.geometry.geom_type == "Point").all()
+
+    index = pd.read_csv(work / "results/dataset/ready/index.csv")
+    for column in (
+        "sample_id",
+        "stack",
+        "zone",
+        "delay",
+        "reference",
+        "secondary",
+        "lon",
+        "lat",
+        "row",
+        "col",
+        "phenomenon_id",
+        "class",
+        "confidence",
+        "has_motion",
+        "split",
+    ):
+        assert column in index.columns, column
+    assert index["sample_id"].is_unique
+    assert set(index["split"]) <= {"train", "eval", "unused"}
+    assert index["has_motion"].any() and (~index["has_motion"]).any(), "no-move samples kept"
+    # evaluation patches come from the evaluation zone only, training ones from train zones
+    assert set(index.loc[index.split == "eval", "zone"]) == {"south"}
+    assert set(index.loc[index.split == "train", "zone"]) == {"north"}
+
+    for split in ("train", "eval"):
+        store = read_store(str(work / f"results/dataset/ready/{split}.npz"))
+        n = len(store["sample_id"])
+        assert n == (index.split == split).sum() > 0
+        assert store["phase"].shape == (n, 100, 100)
+        assert set(np.unique(store["label"])) <= {0, 1}
+        assert np.all(np.abs(store["phase"][store["valid"] == 1]) <= np.pi + 1e-5)
+        rows = index.set_index("sample_id").loc[store["sample_id"]]
+        motion = store["label"].reshape(n, -1).any(axis=1)
+        assert (rows["has_motion"].to_numpy() == motion).all()
+
+    manifest = json.loads((work / "results/dataset/manifest.json").read_text())
+    assert manifest["interferograms"] == 5
+    assert manifest["samples"] == len(index)
+    assert manifest["no_move_samples"] == int((~index["has_motion"]).sum())
+    assert manifest["train"]["samples"] == int((index.split == "train").sum())
+    raw = work / "results/dataset/raw/tiny"
+    assert len(list(raw.rglob("*.shp"))) == 5 and len(list(raw.rglob("coherence*.tif"))) == 5
+    layout = sorted((work / "results/dataset/ready/isslide").rglob("*.tif"))
+    assert any("Segmentations" in str(p) for p in layout)
+    assert any(p.parent.name == "phase" for p in layout)
+
+
+def test_e2e_training_and_evaluation(tiny_run):
+    work, _ = tiny_run
+    cfg = yaml.safe_load(open(work / "tests/configs/tiny.yaml"))
+    models = cfg["training"]["models"]
+    table = pd.read_csv(work / "results/evaluation/table.csv")
+    assert sorted(table.iloc[:, 0]) == sorted(models)
+    for model in models:
+        assert (work / f"results/models/{model}/model.pt").stat().st_size > 0
+        history = pd.read_csv(work / f"results/models/{model}/history.csv")
+        assert len(history) == cfg["training"]["shallow"]["epochs"]
+        metrics = json.loads((work / f"results/evaluation/{model}/metrics.json").read_text())
+        assert 0.0 <= metrics["auc"] <= 1.0
+        for convention in ("paper", "pooled"):
+            for key in ("f1", "dice", "iou", "hd"):
+                value = metrics[convention][key]
+                assert value is not None and math.isfinite(value), (model, convention, key)
+        with np.load(work / f"results/evaluation/{model}/predictions.npz") as pred:
+            assert len(pred.files) >= 2
+    for fig in ("figure3", "training_curves", "pr_curves"):
+        png = work / f"results/evaluation/figures/{fig}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
