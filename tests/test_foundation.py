@@ -45,7 +45,9 @@ def test_parse_real_product_name():
 
 
 def test_parse_safe_and_s1b():
-    p = parse_product_name("S1B_IW_SLC__1SSV_20180708T053937_20180708T054004_011677_015799_1F2C.SAFE")
+    p = parse_product_name(
+        "S1B_IW_SLC__1SSV_20180708T053937_20180708T054004_011677_015799_1F2C.SAFE"
+    )
     assert p.mission == "S1B" and p.polarisations == ("VV",)
     assert p.relative_orbit == (11677 - 27) % 175 + 1
 

@@ -25,7 +25,9 @@ def cmd_plan(args) -> int:
     config = load_config(args.configfile)
     total = 0
     for stack in plan_stacks(config).values():
-        print(f"stack {stack.name} ({stack.source}, track {stack.track}): {len(stack.dates)} acquisitions")
+        print(
+            f"stack {stack.name} ({stack.source}, track {stack.track}): {len(stack.dates)} acquisitions"
+        )
         for delay in config["delays"]:
             pairs = stack.pairs_for_delay(delay)
             total += len(pairs)

@@ -39,8 +39,14 @@ def _describe(error: jsonschema.ValidationError) -> str:
     v = error.validator
     if v == "additionalProperties":
         allowed = sorted(schema.get("properties", {}))
-        extra = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
-        key = f"{where}.{extra[0]}" if where != "(top level)" and extra else (extra[0] if extra else where)
+        extra = (
+            sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
+        )
+        key = (
+            f"{where}.{extra[0]}"
+            if where != "(top level)" and extra
+            else (extra[0] if extra else where)
+        )
         hint = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
         return f"unknown key '{key}'{hint}"
     if v == "required":
@@ -64,7 +70,9 @@ def check_config(config: dict, source: str = "config", schema: dict | None = Non
     """Raise IsslideError with one line naming the first offending key, or return None."""
     schema = schema or load_schema()
     validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
+    errors = sorted(
+        validator.iter_errors(config), key=lambda e: (len(e.absolute_path), str(e.absolute_path))
+    )
     if errors:
         best = jsonschema.exceptions.best_match(errors)
         raise IsslideError(f"{source}: {_describe(best)}")

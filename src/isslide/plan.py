@@ -77,7 +77,9 @@ class StackPlan:
             lines.append(f"stack {self.name}: no acquisition on {d.isoformat()}")
         for pair, missing in self.dropped:
             gone = ", ".join(d.isoformat() for d in missing)
-            lines.append(f"stack {self.name}: pair {pair.name} ({pair.delay}d) dropped: missing {gone}")
+            lines.append(
+                f"stack {self.name}: pair {pair.name} ({pair.delay}d) dropped: missing {gone}"
+            )
         lines.extend(f"stack {self.name}: {msg}" for msg in self.ignored)
         return lines
 

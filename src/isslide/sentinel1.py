@@ -138,7 +138,9 @@ def find_products(spec: str | Sequence[str], base: str = ".") -> list[Product]:
         for p in spec:
             full = p if os.path.isabs(p) else os.path.join(base, p)
             if not os.path.exists(full):
-                raise IsslideError(f"{full}: Sentinel-1 product listed in the config does not exist")
+                raise IsslideError(
+                    f"{full}: Sentinel-1 product listed in the config does not exist"
+                )
             paths.append(full)
     return sorted(parse_product_name(p) for p in paths)
 
