@@ -167,7 +167,7 @@ def ridge_dem(path, lon0, lat0, faces):
     sp = 5e-5
     tr = Affine(sp, 0, lon0 - 0.03, 0, -sp, lat0 + 0.025)
     rows, cols = np.indices((1000, 1200))
-    lon, lat = tr * (cols + 0.5, rows + 0.5)
+    lon, lat = tr @ (cols + 0.5, rows + 0.5)
     east = (lon - lon0) * M_PER_DEG * math.cos(math.radians(lat0))
     h = np.full(lon.shape, 500.0)
     centres = np.linspace(-700, 700, len(faces))
@@ -253,7 +253,7 @@ def test_layover_shadow_mask_matches_local_incidence_geometry():
     sp = 1e-4
     tr = Affine(sp, 0, 9.99, 0, -sp, 45.01)
     rows, cols = np.indices((60, 60))
-    lon, lat = tr * (cols + 0.5, rows + 0.5)
+    lon, lat = tr @ (cols + 0.5, rows + 0.5)
     e, _ = g.to_enu(lon, lat)
     # ascending looks east: the sensor is west; a west-facing slope rises eastwards
     for deg, expected in ((30, 0), (45, 1), (-45, 0), (-60, 2)):

@@ -118,7 +118,7 @@ def read_dem(path: str, bounds, transform: Affine, width: int, height: int) -> n
     rows, cols = np.indices((height, width))
     lon, lat = cell_centres(transform, rows, cols)
     inv = ~src_tr
-    c, r = inv * (lon, lat)
+    c, r = inv @ (lon, lat)
     heights = ndimage.map_coordinates(values, [r - 0.5, c - 0.5], order=3, mode="nearest")
     return heights.astype(np.float32)
 
