@@ -236,7 +236,7 @@ def main(argv=None):
     summary = {
         "results": results,
         "repeat": args.repeat,
-        "note": "2 threads; shared noisy machine (load ~7 on 2 cores); time = fastest of `repeat` runs; "
+        "note": f"2 threads; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end; time = fastest of `repeat` runs; "
         "peak = VmHWM of the step's process; peak_above_baseline = minus an import-only process",
     }
     if len(results) >= 2:

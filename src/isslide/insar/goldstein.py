@@ -74,8 +74,9 @@ def goldstein(
     wrow = np.tile(wtile, (1, px + q - 1))  # (step, padded width)
     out = np.empty((h, w), np.complex64)
     views = sliding_window_view(padded, (n, n))[::step, ::step]  # (py, px, n, n), no copy
-    if strip_patches is None:  # about 512 patches per batch, whatever the width (cache-sized)
-        strip_patches = max(1, 512 // px)
+    if strip_patches is None:  # about 512 patches per batch (cache-sized), at least two patch
+        # rows so the overlap-add carry (3 rows) stays a fraction of each strip on wide images
+        strip_patches = max(2, 512 // px)
     carry = np.zeros((q - 1, step, px + q - 1, step), np.complex64)  # rows still receiving patches
     for p0 in range(0, py, strip_patches):
         p1 = min(py, p0 + strip_patches)
