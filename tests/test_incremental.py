@@ -31,26 +31,14 @@ import geopandas as gpd
 import pytest
 import yaml
 from shapely.affinity import translate
+from workflow_utils import INSAR, SIMULATOR, copy_repo
 
 from isslide.dataset.synthetic import make_pairs, make_stack
 
 REPO = Path(__file__).resolve().parents[1]
-INSAR = {
-    "calibrate",
-    "apply_orbit",
-    "coregister",
-    "interferogram",
-    "remove_topographic_phase",
-    "goldstein",
-    "multilook",
-    "terrain_correct",
-}
-SIMULATOR = {"simulate_scene", "simulate_acquisition", "simulate_annotations"}
 PER_PAIR_INSAR = INSAR - {"calibrate", "apply_orbit"}
 STACK_DATASET = {"patch_centres", "extract_patches", "isslide_layout", "raw_dataset"}
 GLOBAL_DATASET = {"assemble_dataset", "dataset_manifest"}
-# outputs of earlier runs never travel with the copy
-SKIP = ("results/", "resources/synthetic/", "logs/", ".snakemake/", ".git/")
 
 pytestmark = pytest.mark.workflow
 
@@ -64,28 +52,6 @@ def own_tmp(name: str):
         yield tmp
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def copy_repo(dst: Path) -> Path:
-    """Copy tracked and untracked (not ignored) files, without outputs, into ``dst``."""
-    files = (
-        subprocess.run(
-            ["git", "ls-files", "-co", "--exclude-standard", "-z"],
-            cwd=REPO,
-            capture_output=True,
-            check=True,
-        )
-        .stdout.decode()
-        .split("\0")
-    )
-    for f in files:
-        if not f or f.startswith(SKIP) or not (REPO / f).is_file():
-            continue
-        if f.startswith("benchmarks/") and f.count("/") > 1:  # benchmark records of rules
-            continue
-        (dst / f).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / f, dst / f)
-    return dst
 
 
 def snakemake(cwd: Path, *args: str, timeout: int = 600) -> str:

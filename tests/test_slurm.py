@@ -45,6 +45,9 @@ import pandas as pd
 import pytest
 import rasterio
 import yaml
+from workflow_utils import copy_repo
+
+from isslide.insar import STEPS
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILE = REPO / "profiles" / "slurm"
@@ -78,16 +81,7 @@ SLURM_RESOURCES = {
     "tmpdir",
     "clusters",
 }
-INSAR_RULES = (
-    "calibrate",
-    "apply_orbit",
-    "coregister",
-    "interferogram",
-    "remove_topographic_phase",
-    "goldstein",
-    "multilook",
-    "terrain_correct",
-)
+INSAR_RULES = tuple(STEPS)
 IFG_DIR = "results/interferograms"
 
 
@@ -265,26 +259,6 @@ def cluster():
     yield info
     if not was_up and not os.environ.get("ISSLIDE_KEEP_SLURM"):
         subprocess.run(["bash", str(SLURM_DIR / "stop.sh")], timeout=120)
-
-
-def copy_repo(dest: Path) -> Path:
-    """A clean copy of the project (tracked and untracked-not-ignored files), as a fresh clone."""
-    files = (
-        subprocess.run(
-            ["git", "ls-files", "-co", "--exclude-standard", "-z"],
-            cwd=REPO,
-            capture_output=True,
-            check=True,
-        )
-        .stdout.decode()
-        .split("\0")
-    )
-    for f in filter(None, files):
-        src = REPO / f
-        if src.is_file():
-            (dest / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / f)
-    return dest
 
 
 def small_tiny_config(dest: Path) -> tuple[Path, str]:

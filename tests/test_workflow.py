@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import shutil
 import subprocess
 import sys
 
@@ -21,6 +20,7 @@ import pytest
 import rasterio
 import yaml
 from test_foundation import product_names
+from workflow_utils import copy_repo
 
 from isslide.dataset.store import read_store
 
@@ -45,26 +45,6 @@ def job_counts(output: str) -> dict[str, int]:
         if m:
             counts[m.group(1)] = int(m.group(2))
     return counts
-
-
-def copy_repo(repo, dest):
-    """A clean copy of the project (tracked and untracked-not-ignored files), as a fresh clone."""
-    files = (
-        subprocess.run(
-            ["git", "ls-files", "-co", "--exclude-standard", "-z"],
-            cwd=repo,
-            capture_output=True,
-            check=True,
-        )
-        .stdout.decode()
-        .split("\0")
-    )
-    for f in filter(None, files):
-        src = repo / f
-        if src.is_file():
-            (dest / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / f)
-    return dest
 
 
 @pytest.fixture
@@ -168,7 +148,7 @@ def test_bad_input_fails_before_any_job(repo, tmp_path, products, monkeypatch, c
 
 @pytest.fixture(scope="module")
 def tiny_run(repo, tmp_path_factory):
-    work = copy_repo(repo, tmp_path_factory.mktemp("e2e"))
+    work = copy_repo(tmp_path_factory.mktemp("e2e"), repo)
     proc = snakemake(
         "--cores", "2", "--configfile", "tests/configs/tiny.yaml", cwd=work, timeout=2400
     )
