@@ -27,17 +27,10 @@ import numpy as np
 import rasterio
 from affine import Affine
 
+from isslide.insar import STEPS as INSAR_STEPS
+
 REPO = Path(__file__).resolve().parents[1]
-STEPS = [
-    "calibrate",
-    "apply_orbit",
-    "coregister",
-    "interferogram",
-    "remove_topographic_phase",
-    "goldstein",
-    "multilook",
-    "terrain_correct",
-]
+STEPS = list(INSAR_STEPS)
 # peak memory: VmHWM of the child's own address space (ru_maxrss would carry the parent's
 # high-water mark across fork + exec on Linux)
 CHILD = r"""

@@ -242,23 +242,18 @@ class Scene:
         """Line-of-sight displacement (m, range increase) of each area's centre at date i."""
         return self.areas["velocity"] * self.active_time(self.dates[i]) / 6.0
 
-    def area_shapes(self):
-        ar = self.areas
-        centres = list(zip(ar["lon"], ar["lat"], strict=True))
-        params = [
-            (o, a, b, h)
-            for o, a, b, h in zip(ar["orient"], ar["a"], ar["b"], ar["harm"], strict=True)
-        ]
+    @staticmethod
+    def _shapes(table):
+        """(centres, shape parameters) of a table of lobate/elliptic outlines."""
+        centres = list(zip(table["lon"], table["lat"], strict=True))
+        params = list(zip(table["orient"], table["a"], table["b"], table["harm"], strict=True))
         return centres, params
 
+    def area_shapes(self):
+        return self._shapes(self.areas)
+
     def decoy_shapes(self):
-        dc = self.decoys
-        centres = list(zip(dc["lon"], dc["lat"], strict=True))
-        params = [
-            (o, a, b, h)
-            for o, a, b, h in zip(dc["orient"], dc["a"], dc["b"], dc["harm"], strict=True)
-        ]
-        return centres, params
+        return self._shapes(self.decoys)
 
     def surface_table(self, key: str) -> np.ndarray:
         return np.array([float(self.sim["surfaces"][c][key]) for c in COVER])
