@@ -45,7 +45,7 @@ import pandas as pd
 import pytest
 import rasterio
 import yaml
-from workflow_utils import copy_repo
+from workflow_utils import copy_repo, job_counts, snakemake
 
 from isslide.insar import STEPS
 
@@ -83,29 +83,6 @@ SLURM_RESOURCES = {
 }
 INSAR_RULES = tuple(STEPS)
 IFG_DIR = "results/interferograms"
-
-
-def snakemake(*args, cwd, check=True, timeout=900):
-    cmd = [sys.executable, "-m", "snakemake", *args]
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}"
-        )
-    return proc
-
-
-def job_counts(output: str) -> dict[str, int]:
-    """The 'Job stats' table Snakemake prints (dry run or real run), without 'total'."""
-    counts: dict[str, int] = {}
-    block = output.split("Job stats:", 1)[1] if "Job stats:" in output else ""
-    for line in block.splitlines()[3:]:
-        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-        if not m:
-            break
-        if m.group(1) != "total":
-            counts[m.group(1)] = int(m.group(2))
-    return counts
 
 
 def dry_run_jobs(output: str) -> list[tuple[str, dict, int]]:

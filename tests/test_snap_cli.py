@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 import pytest
 import yaml
 from test_foundation import product_names
-from test_workflow import job_counts, snakemake
+from workflow_utils import job_counts, snakemake
 
 from isslide.cli import main
 from isslide.insar import STEPS

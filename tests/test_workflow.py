@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import subprocess
-import sys
 
 import geopandas as gpd
 import numpy as np
@@ -20,31 +18,11 @@ import pytest
 import rasterio
 import yaml
 from test_foundation import product_names
-from workflow_utils import copy_repo
+from workflow_utils import copy_repo, job_counts, snakemake
 
 from isslide.dataset.store import read_store
 
 pytestmark = pytest.mark.workflow
-
-
-def snakemake(*args, cwd, check=True, timeout=1800):
-    cmd = [sys.executable, "-m", "snakemake", *args]
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}"
-        )
-    return proc
-
-
-def job_counts(output: str) -> dict[str, int]:
-    """The 'job count' table of a dry run."""
-    counts = {}
-    for line in output.splitlines():
-        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-        if m:
-            counts[m.group(1)] = int(m.group(2))
-    return counts
 
 
 @pytest.fixture
