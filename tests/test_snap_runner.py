@@ -586,7 +586,7 @@ def test_job_asks_gpt_when_planning_did_not(repo, fake_gpt, monkeypatch):
     p = params(repo, fake_gpt.path, version=None)
     assert settings_of(p).version == 14
     assert settings_of({**p, "snap_install": {"version": 13}}).version == 13  # planning's wins
-    with pytest.raises(IsslideError, match="configured 12 but"):
+    with pytest.raises(IsslideError, match="configured 12 but the SNAP in use is 13"):
         settings_of({**p, "snap": {**p["snap"], "version": 12}, "snap_install": {"version": 13}})
 
 

@@ -211,7 +211,7 @@ class SnapSettings:
         configured = snap.get("version")
         if detected is not None and configured is not None and int(detected) != int(configured):
             raise IsslideError(
-                f"snap.version: configured {configured} but gpt is SNAP {detected}; set "
+                f"snap.version: configured {configured} but the SNAP in use is {detected}; set "
                 f"snap.version to {detected} (or null to use the detected version)"
             )
         version = detected if detected is not None else configured
