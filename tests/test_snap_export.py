@@ -16,7 +16,16 @@ from isslide.geometry import output_grid
 from isslide.snap import dimap, export
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fake_gpt import SPACING, tc_arrays, write_dimap, write_tc_product  # noqa: E402
+from fake_gpt import (  # noqa: E402
+    DEFAULT_BOUNDS,
+    SPACING,
+    SUBSWATH_BOUNDS,
+    snap_grid,
+    tc_arrays,
+    write_dimap,
+    write_phase_product,
+    write_tc_product,
+)
 
 
 def outputs(tmp_path):
@@ -39,13 +48,51 @@ def test_dimap_bands_are_read(tmp_path):
     assert all(os.path.isfile(b.path) for b in bands.values())
 
 
-def test_export_on_an_aligned_grid_is_exact(tmp_path):
-    bounds = aligned_bounds()
+def test_output_grid_is_snaps_standard_grid():
+    """Centre of the first pixel on a multiple of the spacing; same size as SNAP's grid."""
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        west, south = rng.uniform(5, 7), rng.uniform(44, 46)
+        box = (west, south, west + rng.uniform(0.001, 0.05), south + rng.uniform(0.001, 0.05))
+        transform, width, height = output_grid(*box, SPACING)
+        centre_x, centre_y = transform @ (0.5, 0.5)
+        assert centre_x / SPACING == pytest.approx(round(centre_x / SPACING), abs=1e-6)
+        assert centre_y / SPACING == pytest.approx(round(centre_y / SPACING), abs=1e-6)
+        assert centre_x <= box[0] < centre_x + SPACING and centre_y - SPACING < box[3] <= centre_y
+        snap, snap_w, snap_h = snap_grid(*box)
+        assert transform.almost_equals(snap, precision=1e-12) and (width, height) == (
+            snap_w,
+            snap_h,
+        )
+
+
+def test_snap_envi_header_is_read_with_snaps_geocoding(tmp_path):
+    """The ENVI map info SNAP writes (reference pixel at the image centre) is read as the
+    CrsGeoCoding it came from: pixel (0, 0) centred on (easting, northing) of CRSGeoCodingHandler."""
     dim = str(tmp_path / "tc" / "product.dim")
-    transform, (i, q, coh, mask) = write_tc_product(dim, bounds=bounds)
+    transform, _ = write_tc_product(dim)
+    hdr = next((tmp_path / "tc" / "product.data").glob("i_ifg*.hdr")).read_text()
+    assert "Geographic Lat/Lon" in hdr and "units=Degrees" in hdr
+    band = next(b for b in dimap.bands(dim) if b.unit == "real")
+    with rasterio.open(band.path) as src:
+        assert src.transform.almost_equals(transform, precision=1e-12)
+        centre = src.transform @ (0.5, 0.5)
+    west, _, _, north = DEFAULT_BOUNDS
+    assert centre == pytest.approx(
+        (math.floor(west / SPACING) * SPACING, math.ceil(north / SPACING) * SPACING), abs=1e-12
+    )
+
+
+@pytest.mark.parametrize("use_bounds", [True, False])
+def test_export_onto_snaps_own_grid_copies_pixels(tmp_path, use_bounds):
+    """A SNAP product on the standard grid comes out on the same grid, values copied (no
+    half-pixel shift, no interpolation)."""
+    dim = str(tmp_path / "tc" / "product.dim")
+    transform, (i, q, coh, mask) = write_tc_product(dim)
     out = outputs(tmp_path)
-    export.export_interferogram(dim, out, spacing_deg=SPACING)
-    grid, width, height = output_grid(*bounds, SPACING)
+    bounds = DEFAULT_BOUNDS if use_bounds else None
+    export.export_interferogram(dim, out, spacing_deg=SPACING, bounds=bounds)
+    _, width, height = snap_grid(*DEFAULT_BOUNDS)
     with (
         rasterio.open(out["phase"]) as ph,
         rasterio.open(out["coherence"]) as co,
@@ -53,12 +100,13 @@ def test_export_on_an_aligned_grid_is_exact(tmp_path):
     ):
         for ds in (ph, co, ls):
             assert ds.crs.to_epsg() == 4326
-            assert ds.transform.almost_equals(grid) and (ds.width, ds.height) == (width, height)
+            assert ds.transform.almost_equals(transform, precision=1e-12)
+            assert (ds.width, ds.height) == (width, height)
         assert ph.dtypes[0] == co.dtypes[0] == "float32" and ls.dtypes[0] == "uint8"
         assert ph.nodata == co.nodata == -9999 and ls.nodata == 255
         phase, cohr, classes = ph.read(1), co.read(1), ls.read(1)
     valid = (i != 0) | (q != 0)
-    np.testing.assert_allclose(phase[valid], np.arctan2(q, i)[valid], atol=1e-5)
+    np.testing.assert_allclose(phase[valid], np.arctan2(q, i)[valid], atol=1e-6)
     np.testing.assert_allclose(cohr[valid], 0.6, atol=1e-6)
     assert (phase[~valid] == -9999).all() and (cohr[~valid] == -9999).all()
     expected = np.where(mask & 1, 1, np.where(mask & 2, 2, 0))
@@ -66,6 +114,33 @@ def test_export_on_an_aligned_grid_is_exact(tmp_path):
     assert (classes[~valid] == 255).all()
     assert set(np.unique(classes)) == {0, 1, 2, 255}
     assert not [f for f in os.listdir(tmp_path / "ifg") if "tmp" in f]
+
+
+def test_isslide_subswaths_are_mosaicked_phase_nearest(tmp_path):
+    """isslide recipe: one coherence and one phase product per subswath; the phase (BandMaths,
+    nearest) is copied exactly, the first subswath wins where two overlap."""
+    parts = []
+    for sw, box in SUBSWATH_BOUNDS.items():
+        coh_dim, ph_dim = str(tmp_path / f"coh_{sw}.dim"), str(tmp_path / f"phase_{sw}.dim")
+        write_tc_product(coh_dim, box)
+        write_phase_product(ph_dim, box)
+        parts.append({"coherence": coh_dim, "phase": ph_dim})
+    out = outputs(tmp_path)
+    export.export_parts(parts, out, spacing_deg=SPACING, bounds=DEFAULT_BOUNDS)
+    grid, width, height = output_grid(*DEFAULT_BOUNDS, SPACING)
+    with rasterio.open(out["phase"]) as ph, rasterio.open(out["layover_shadow"]) as ls:
+        assert ph.transform.almost_equals(grid) and ph.shape == (height, width)
+        phase, classes = ph.read(1), ls.read(1)
+    expected = np.full((height, width), -9999.0, np.float32)
+    for box in reversed(list(SUBSWATH_BOUNDS.values())):  # the first subswath overwrites
+        t, w, h = snap_grid(*box)
+        col0 = round((t.c - grid.c) / SPACING)
+        i, q, _, _ = tc_arrays(w, h)
+        ok = (i != 0) | (q != 0)
+        sub = expected[:h, col0 : col0 + w]
+        sub[ok] = np.arctan2(q, i)[ok]
+    np.testing.assert_array_equal(phase, expected)
+    assert (classes[phase == -9999] == 255).all() and (classes[phase != -9999] < 3).all()
 
 
 def test_export_onto_the_aoi_grid(tmp_path):
@@ -135,6 +210,15 @@ def test_utc_parsing():
     assert dimap.parse_utc("02-JUL-2018 05:40:20.123456").minute == 40
     with pytest.raises(IsslideError, match="unreadable SNAP UTC"):
         dimap.parse_utc("2018-07-02")
+
+
+def test_missing_phase_band_is_named(tmp_path):
+    coh_dim = str(tmp_path / "coh_IW1.dim")
+    write_tc_product(coh_dim)
+    with pytest.raises(IsslideError, match="no 'Phase' band"):
+        export.export_parts(
+            [{"coherence": coh_dim, "phase": coh_dim}], outputs(tmp_path), spacing_deg=SPACING
+        )
 
 
 def test_blocks_do_not_change_the_result(tmp_path):

@@ -24,8 +24,11 @@ AOI = "POLYGON((5.85 44.50, 7.20 44.50, 7.20 45.60, 5.85 45.60, 5.85 44.50))"
 
 
 def isslide_params(repo, snap=None, stack=None, insar=None) -> dict:
+    """config/isslide.yaml's rule params; by default the esa recipe and SNAP 10 (``snap``
+    overrides, e.g. ``{"recipe": "isslide"}``)."""
     cfg = yaml.safe_load(open(repo / "config/isslide.yaml"))
-    cfg = fill_defaults(deep_update(cfg, {"snap": snap or {}, "insar": insar or {}}))
+    snap = {"recipe": "esa", "version": 10, **(snap or {})}
+    cfg = fill_defaults(deep_update(cfg, {"snap": snap, "insar": insar or {}}))
     st = dict(cfg["stacks"]["alps"], **(stack or {}))
     return {
         "insar": cfg["insar"],
@@ -66,15 +69,18 @@ def of(nodes, operator):
     return {k: v for k, v in nodes.items() if v[0] == operator}
 
 
-ALL_GRAPHS = [(s, False, 1) for s in STEPS] + [
-    ("calibrate", False, 2),
-    ("terrain_correct", True, 1),
-]
+ALL_GRAPHS = (
+    [("esa", s, False, 1) for s in STEPS]
+    + [("esa", "calibrate", False, 2), ("esa", "terrain_correct", True, 1)]
+    + [("isslide", s, False, 1) for s in chain.recipe_steps("isslide")]
+)
 
 
-@pytest.mark.parametrize("step, fused, slices", ALL_GRAPHS)
-def test_xml_well_formed_sources_defined_placeholders_bound(settings, step, fused, slices):
-    s = settings(snap={"dem": {"name": "External DEM", "external_file": "dem.tif"}})
+@pytest.mark.parametrize("recipe, step, fused, slices", ALL_GRAPHS)
+def test_xml_well_formed_sources_defined_placeholders_bound(settings, recipe, step, fused, slices):
+    s = settings(
+        snap={"recipe": recipe, "dem": {"name": "External DEM", "external_file": "dem.tif"}}
+    )
     graph = build_graph(step, s, n_slices=slices, fused=fused)
     xml = to_xml(graph)
     nodes = parse(graph)
@@ -91,6 +97,8 @@ def test_xml_well_formed_sources_defined_placeholders_bound(settings, step, fuse
         check_bindings(xml, {**{name: "/x" for name in used}, "typo": "/x"})
     writes = of(nodes, "Write")
     assert writes and all(p["formatName"] == "BEAM-DIMAP" for _, _, p in writes.values())
+    for _, _, p in writes.values():  # what gpt's -x cannot do for a graph's own Write nodes
+        assert p["writeEntireTileRows"] == p["clearCacheAfterRowWrite"] == "true"
 
 
 def test_calibrate_one_slice(settings):
@@ -333,3 +341,156 @@ def test_settings_do_not_mutate_params(repo):
     before = copy.deepcopy(params)
     SnapSettings.from_params(params)
     assert params == before
+
+
+def test_clear_tile_cache_false_gives_snaps_write_defaults(settings):
+    nodes = parse(build_graph("multilook", settings(snap={"clear_tile_cache": False})))
+    (write,) = of(nodes, "Write").values()
+    assert write[2]["writeEntireTileRows"] == write[2]["clearCacheAfterRowWrite"] == "false"
+
+
+def test_apply_egm_false_is_refused(settings):
+    with pytest.raises(IsslideError, match="Back-Geocoding and TopoPhaseRemoval always add EGM96"):
+        settings(
+            snap={"dem": {"name": "External DEM", "external_file": "d.tif", "apply_egm": False}}
+        )
+
+
+def test_unknown_version_is_asked_for_only_where_it_matters(settings):
+    s = settings(snap={"version": None})
+    build_graph("multilook", s)  # no version-dependent parameter
+    with pytest.raises(IsslideError, match="snap.version: the SNAP version is unknown"):
+        build_graph("goldstein", s)
+
+
+# --- the isslide recipe (the ISSLIDE authors' graphs), node by node ---------------------------
+# Expected values: the authors' InterfGraphSingleSwath.xml and OrthorectGraph.xml (github
+# Ant89ne/ISSLIDE at 080f0e6), with the deviations docs/snap.md lists.
+
+
+@pytest.fixture
+def isslide(settings):
+    def make(**snap):
+        return settings(snap={"recipe": "isslide", **snap})
+
+    return make
+
+
+def test_isslide_has_no_topo_removal_step(isslide):
+    assert chain.recipe_steps("isslide") == tuple(
+        s for s in STEPS if s != "remove_topographic_phase"
+    )
+    with pytest.raises(IsslideError, match="not a step of snap.recipe isslide"):
+        build_graph("remove_topographic_phase", isslide())
+
+
+@pytest.mark.parametrize("cof, expected", [(None, "true"), (False, "false")])
+def test_isslide_apply_orbit_continues_without_precise_orbit(isslide, cof, expected):
+    nodes = parse(build_graph("apply_orbit", isslide(orbit={"continue_on_fail": cof})))
+    assert {p["continueOnFail"] for _, _, p in of(nodes, "Apply-Orbit-File").values()} == {expected}
+
+
+def test_isslide_coregister_bilinear_without_esd(isslide):
+    nodes = parse(build_graph("coregister", isslide()))
+    assert not of(nodes, "Enhanced-Spectral-Diversity")
+    bgs = of(nodes, "Back-Geocoding")
+    assert len(bgs) == 3
+    for _, _, p in bgs.values():
+        assert p["demName"] == "SRTM 1Sec HGT"
+        assert p["demResamplingMethod"] == "BILINEAR_INTERPOLATION"
+        assert p["resamplingType"] == "BILINEAR_INTERPOLATION"
+        assert p["maskOutAreaWithoutElevation"] == "true" and p["disableReramp"] == "false"
+    writes = of(nodes, "Write")
+    assert [src for _, src, _ in writes.values()] == [[b] for b in bgs]
+    assert [p["file"] for _, _, p in writes.values()] == ["${out_IW1}", "${out_IW2}", "${out_IW3}"]
+
+
+def test_isslide_interferogram_removes_topography_per_subswath(isslide):
+    s = isslide(dem={"name": "External DEM", "external_file": "dem.tif", "nodata": -32768})
+    nodes = parse(build_graph("interferogram", s))
+    assert not of(nodes, "TOPSAR-Merge")
+    ifgs = of(nodes, "Interferogram")
+    assert len(ifgs) == 3
+    for _, (src,), p in ifgs.values():
+        assert nodes[src][0] == "Read"
+        assert p["subtractFlatEarthPhase"] == "true" and p["srpPolynomialDegree"] == "5"
+        assert p["srpNumberPoints"] == "501" and p["orbitDegree"] == "3"
+        assert p["includeCoherence"] == "true" and p["squarePixel"] == "true"
+        assert (p["cohWinRg"], p["cohWinAz"]) == ("10", "3")
+        assert p["subtractTopographicPhase"] == "true"
+        assert p["demName"] == "External DEM" and p["externalDEMFile"] == "${dem}"
+        assert float(p["externalDEMNoDataValue"]) == -32768
+        assert p["externalDEMApplyEGM"] == "true" and p["tileExtensionPercent"] == "100"
+        assert p["outputElevation"] == p["outputLatLon"] == "false"
+    debursts = of(nodes, "TOPSAR-Deburst")
+    assert [src for _, src, _ in debursts.values()] == [[i] for i in ifgs]
+    writes = of(nodes, "Write")
+    assert [src for _, src, _ in writes.values()] == [[d] for d in debursts]
+    assert [p["file"] for _, _, p in writes.values()] == ["${out_IW1}", "${out_IW2}", "${out_IW3}"]
+
+
+@pytest.mark.parametrize(
+    "step, operator", [("goldstein", "GoldsteinPhaseFiltering"), ("multilook", "Multilook")]
+)
+def test_isslide_filter_and_looks_per_subswath(isslide, step, operator):
+    nodes = parse(build_graph(step, isslide()))
+    ops = of(nodes, operator)
+    assert len(ops) == 3
+    for (_, (src,), _p), sw in zip(ops.values(), ("IW1", "IW2", "IW3"), strict=True):
+        assert nodes[src][2]["file"] == f"${{in_{sw}}}"
+    if step == "goldstein":
+        assert {
+            (p["alpha"], p["FFTSizeString"], p["windowSizeString"]) for _, _, p in ops.values()
+        } == {("1.0", "64", "3")}
+    else:
+        assert {(p["nRgLooks"], p["nAzLooks"]) for _, _, p in ops.values()} == {("8", "2")}
+
+
+def test_isslide_geocoding_phase_by_bandmaths_nearest(isslide):
+    graph = build_graph("terrain_correct", isslide())
+    nodes = parse(graph)
+    tcs = of(nodes, "Terrain-Correction")
+    assert len(tcs) == 6 and len(of(nodes, "BandMaths")) == 3
+    for k, sw in enumerate(("IW1", "IW2", "IW3")):
+        read = f"Read({k + 1})" if k else "Read"
+        assert nodes[read][2]["file"] == f"${{in_{sw}}}"
+        coh_tc, ph_tc = (
+            f"Terrain-Correction({2 * k + 1})" if k else "Terrain-Correction",
+            f"Terrain-Correction({2 * k + 2})",
+        )
+        bm = f"BandMaths({k + 1})" if k else "BandMaths"
+        assert nodes[coh_tc][1] == [read] and nodes[bm][1] == [read]
+        assert nodes[ph_tc][1] == [bm]
+        coh, ph = nodes[coh_tc][2], nodes[ph_tc][2]
+        assert coh["imgResamplingMethod"] == "BILINEAR_INTERPOLATION"
+        assert ph["imgResamplingMethod"] == "NEAREST_NEIGHBOUR"
+        for p in (coh, ph):
+            assert p["demResamplingMethod"] == "BILINEAR_INTERPOLATION"
+            assert p["nodataValueAtSea"] == "true" and p["mapProjection"] == "WGS84(DD)"
+            assert p["alignToStandardGrid"] == "true"  # deviation: one shared grid (docs)
+            assert float(p["pixelSpacingInMeter"]) == 14.64
+        assert coh["saveLayoverShadowMask"] == "true" and ph["saveLayoverShadowMask"] == "false"
+        assert ph["outputComplex"] == "false"
+    writes = {p["file"]: src for op, src, p in nodes.values() if op == "Write"}
+    assert writes["${out_coh_IW2}"] == ["Terrain-Correction(3)"]
+    assert writes["${out_phase_IW2}"] == ["Terrain-Correction(4)"]
+    assert {"i_IW1", "q_IW1", "in_IW3", "out_phase_IW3"} <= graph.placeholders
+
+
+def test_isslide_bandmaths_xml_is_nested(isslide):
+    root = ET.fromstring(to_xml(build_graph("terrain_correct", isslide())))
+    bm = next(n for n in root.findall("node") if n.findtext("operator") == "BandMaths")
+    band = bm.find("parameters/targetBands/targetBand")
+    assert band.findtext("name") == "Phase" and band.findtext("type") == "float32"
+    assert band.findtext("expression") == "atan2(${q_IW1}, ${i_IW1})"
+    assert float(band.findtext("noDataValue")) == 0.0
+    assert bm.find("parameters/variables") is not None
+
+
+def test_isslide_accepts_isolated_subswaths_and_refuses_fuse(settings, isslide):
+    s = settings(snap={"recipe": "isslide"}, stack={"subswaths": ["IW1", "IW3"]})
+    nodes = parse(build_graph("interferogram", s))
+    files = [p["file"] for op, _, p in nodes.values() if op == "Write"]
+    assert files == ["${out_IW1}", "${out_IW3}"]
+    with pytest.raises(IsslideError, match="snap.fuse"):
+        isslide(fuse=True)

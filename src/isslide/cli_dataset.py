@@ -35,14 +35,33 @@ def add_parser(subparsers) -> None:
         "--seed", type=int, default=0, help="seed of the held-out selection (default: %(default)s)"
     )
     p.add_argument("--motion-only", action="store_true", help="keep only patches with motion")
+    p.add_argument(
+        "--patch-size",
+        type=int,
+        default=None,
+        help="patch side in pixels (default: the tree's most common size); patches within 2 "
+        "pixels of it are cropped or padded, others skipped",
+    )
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from .dataset.isslide import import_isslide
 
-    sizes = import_isslide(
-        args.root, args.out, args.eval_zones, args.eval_fraction, args.seed, args.motion_only
+    m = import_isslide(
+        args.root,
+        args.out,
+        args.eval_zones,
+        args.eval_fraction,
+        args.seed,
+        args.motion_only,
+        patch_size=args.patch_size,
     )
-    print(f"{args.out}: {sizes['train']} training and {sizes['eval']} evaluation samples")
+    skipped = sum(m["skipped"].values())
+    print(
+        f"{args.out}: {m['train']} training and {m['eval']} evaluation samples; "
+        f"{m['imported']} of {m['patches_found']} patches imported ({m['cropped_to_size']} "
+        f"cropped, {m['padded_to_size']} padded to {m['patch_size']} x {m['patch_size']}, "
+        f"{skipped} skipped; see {args.out}/import_manifest.json)"
+    )
     return 0

@@ -186,13 +186,26 @@ def layover_shadow(dem: np.ndarray, transform: Affine, geometry: SarGeometry) ->
 
 
 def output_grid(west: float, south: float, east: float, north: float, spacing: float):
-    """WGS84 output grid (transform, width, height) covering a box, snapped to ``spacing``.
+    """WGS84 output grid (transform, width, height) covering a box, on SNAP's standard grid.
 
-    Both the simulator's truth and the terrain-correction step use this function, so the truth
-    rasters and the interferograms share one grid pixel for pixel.
+    SNAP's Terrain-Correction with ``alignToStandardGrid`` (microwave-toolbox
+    ``CRSGeoCodingHandler``, identical at tags 10.0.0 to 14.0.0) puts the *centre* of the first
+    output pixel on a multiple of the spacing: ``x0 = floor(west / spacing) * spacing``,
+    ``y0 = ceil(north / spacing) * spacing``, ``width = ceil((east - x0) / spacing)``,
+    ``height = ceil((y0 - south) / spacing)`` (its ``CrsGeoCoding`` takes the easting/northing
+    of pixel (0, 0) at reference pixel 0.5). This function follows that convention, so a SNAP
+    product on the standard grid and this grid share pixel centres exactly. The returned affine
+    transform is GDAL's (upper-left *corner* of pixel (0, 0)), half a pixel up-left of ``x0, y0``.
+
+    The simulator's truth, the embedded backend's terrain correction and the SNAP export all use
+    this function, so truth rasters and interferograms share one grid pixel for pixel. A bound
+    within 1e-9 pixel of a lattice point counts as on it (floating-point noise of bounds that
+    were themselves computed from a grid).
     """
-    x0 = math.floor(west / spacing) * spacing
-    y0 = math.ceil(north / spacing) * spacing
-    width = int(math.ceil((east - x0) / spacing - 1e-9))
-    height = int(math.ceil((y0 - south) / spacing - 1e-9))
-    return Affine(spacing, 0.0, x0, 0.0, -spacing, y0), width, height
+    eps = 1e-9
+    x0 = math.floor(west / spacing + eps) * spacing
+    y0 = math.ceil(north / spacing - eps) * spacing
+    width = max(1, int(math.ceil((east - x0) / spacing - eps)))
+    height = max(1, int(math.ceil((y0 - south) / spacing - eps)))
+    half = 0.5 * spacing
+    return Affine(spacing, 0.0, x0 - half, 0.0, -spacing, y0 + half), width, height

@@ -258,7 +258,14 @@ def invalid_mask(layover_path: str, coherence_path: str) -> tuple[np.ndarray, Gr
     return bad, grid
 
 
-def burn(annotations: gpd.GeoDataFrame, grid: Grid, all_touched: bool = False) -> np.ndarray:
+def default_all_touched() -> bool:
+    """``labels.all_touched`` as the config schema states it (the one place of that default)."""
+    from .config import load_schema
+
+    return bool(load_schema()["properties"]["labels"]["properties"]["all_touched"]["default"])
+
+
+def burn(annotations: gpd.GeoDataFrame, grid: Grid, all_touched: bool) -> np.ndarray:
     """Rasterise polygon ids (int32, 0 background); larger polygons first so small ones stay visible."""
     labels = np.zeros((grid.height, grid.width), np.int32)
     if len(annotations) == 0:
@@ -282,10 +289,12 @@ def rasterize_labels(
     layover_shadow: str,
     coherence: str,
     output: str,
-    all_touched: bool = False,
+    all_touched: bool | None = None,
     missing: str = "error",
 ) -> dict:
     """Write the label raster of one interferogram; return a small summary.
+
+    ``all_touched`` None: the config schema's ``labels.all_touched`` default.
 
     ``annotation`` None (or a path that does not exist) means no annotation file: allowed only
     when ``missing`` is ``"no_motion"`` (all-background labels), an error otherwise.
@@ -310,6 +319,8 @@ def rasterize_labels(
         t = grid.transform
         bounds = (t.c, t.f + t.e * grid.height, t.c + t.a * grid.width, t.f)
         annotations = read_annotations(annotation, bounds=bounds)
+    if all_touched is None:
+        all_touched = default_all_touched()
     labels = burn(annotations, grid, all_touched)
     burnt = np.unique(labels[labels > 0])
     lost = sorted(set(annotations["id"].astype(int)) - set(burnt.tolist()))

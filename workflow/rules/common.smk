@@ -46,6 +46,26 @@ for _stack in PLAN.values():
         logger.warning(f"isslide: {_line}")
 
 BACKEND = config["backend"]
+
+# SNAP: ask gpt what it is (gpt --diag) once, before any job; refuse a disagreeing snap.version.
+# Skipped when Snakemake re-parses this file inside a job (the job asks gpt itself).
+SNAP_INSTALL = None
+SNAP_STEPS = ()
+if BACKEND == "snap":
+    from isslide.snap.chain import recipe_steps
+    from isslide.snap.install import planning_check
+
+    SNAP_STEPS = recipe_steps(config["snap"]["recipe"])
+    if workflow.is_main_process:
+        try:
+            _snap = planning_check(config)
+        except IsslideError as exc:
+            _fail(exc)
+        SNAP_INSTALL = _snap.params
+        if _snap.summary:
+            logger.info(f"isslide: {_snap.summary}")
+        for _line in _snap.warnings:
+            logger.warning(f"isslide: {_line}")
 SIMULATED = sorted(n for n, s in PLAN.items() if s.source == "simulated")
 # A regex no stack name can match, so rules for simulated stacks never claim real data.
 SIMULATED_RE = "|".join(SIMULATED) if SIMULATED else "(?!)"
@@ -180,6 +200,8 @@ def insar_params(wildcards):
         stack = config["stacks"][wildcards.stack]
         params["snap"] = config["snap"]
         params["stack"] = {k: stack[k] for k in ("subswaths", "aoi", "track", "pass")}
+        if SNAP_INSTALL:
+            params["snap_install"] = SNAP_INSTALL
     return params
 
 
@@ -213,23 +235,30 @@ def coregister_input(wildcards):
     return inputs
 
 
-def pair_step_input(previous):
+def pair_step_input(previous, dem=False):
     """Input function: the previous per-pair product (and the DEM where the step needs it)."""
 
     def inputs(wildcards):
         out = {"product": product_path(f"{WORK}/{PAIR}/{previous}".format(**wildcards))}
-        if previous in ("interferogram", "multilooked"):
+        if dem:
             out.update(dem_input(wildcards))
         return out
 
     return inputs
 
 
-interferogram_input = pair_step_input("coregistered")
-topo_input = pair_step_input("interferogram")
-goldstein_input = pair_step_input("topo_removed")
+# SNAP recipe isslide: Interferogram removes the topographic phase (DEM input), and there is
+# no remove_topographic_phase rule (insar.smk), so goldstein reads the interferogram.
+TOPO_IN_INTERFEROGRAM = (
+    BACKEND == "snap" and "remove_topographic_phase" not in SNAP_STEPS
+)
+interferogram_input = pair_step_input("coregistered", dem=TOPO_IN_INTERFEROGRAM)
+topo_input = pair_step_input("interferogram", dem=True)
+goldstein_input = pair_step_input(
+    "interferogram" if TOPO_IN_INTERFEROGRAM else "topo_removed"
+)
 multilook_input = pair_step_input("goldstein")
-terrain_correct_input = pair_step_input("multilooked")
+terrain_correct_input = pair_step_input("multilooked", dem=True)
 
 
 # --- dataset stage (labels, centres, patches, raw and ready datasets) --------------------------

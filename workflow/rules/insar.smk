@@ -1,6 +1,7 @@
 # The eight InSAR steps (same rule names for both backends; config "backend" picks the code).
 # Per acquisition: calibrate -> apply_orbit. Per pair: coregister -> interferogram ->
 # remove_topographic_phase -> goldstein -> multilook -> terrain_correct.
+# With snap.recipe isslide there is no remove_topographic_phase (goldstein reads the interferogram).
 # Intermediates are temp(): embedded products are GeoTIFFs (metadata in a tag), SNAP products
 # are BEAM-DIMAP folders (*.snap/ with product.dim + product.data). Input functions: common.smk.
 
@@ -103,6 +104,12 @@ if not FUSED:
         script:
             "../scripts/insar_step.py"
 
+
+# --- not with snap.recipe isslide (Interferogram removes the topographic phase) -----------
+
+
+if not FUSED and not TOPO_IN_INTERFEROGRAM:
+
     rule remove_topographic_phase:
         input:
             unpack(topo_input),
@@ -125,6 +132,9 @@ if not FUSED:
             cfg=insar_params,
         script:
             "../scripts/insar_step.py"
+
+
+if not FUSED:
 
     rule goldstein:
         input:

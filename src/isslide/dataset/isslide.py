@@ -12,17 +12,34 @@ georeferenced (EPSG:4326) GeoTIFF of one patch.
 
 :func:`load_isslide` reads such a tree (ours or the released ISSLIDE data) into the arrays of
 the training store (``coherence, phase, label, valid, sample_id``) plus an index frame; the
-delay and dates are parsed from the folder names when they contain them.
+delay and dates are parsed from the folder names when they contain them (``6d``/``6days``,
+``20180702_20180708`` or the authors' ``02Jul2018_08Jul2018``).
+
+Trees written by the authors' extraction code (github Ant89ne/ISSLIDE,
+``MovingAreasExtraction``) have three quirks the loader accepts (:func:`read_isslide`):
+
+* border patches of 101 x 100 or 100 x 99 pixels (windows cut by float-coordinate ``.loc``
+  slicing, inclusive at both ends): cropped (first rows/columns kept) or padded (invalid pixels
+  at the bottom/right) to the tree's patch size, counted in the log and the import manifest;
+* ids wrapped modulo 256 in file names (the global segmentation is cast to uint8, so area 259 is
+  written ``3_k`` and area 256 ``0_k``): the file's number is kept as ``phenomenon_id``; when two
+  zones then share (interferogram, id, k), the sample ids include the zone;
+* segmentation masks whose nodata value is 0 (the no-motion value): such a nodata is ignored.
+
+A file that cannot be read, lacks its coherence or mask, or is far from the patch size is
+skipped and counted; it never aborts the import.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
 import os
 import re
 import tempfile
+from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -236,11 +253,30 @@ def write_layout(
 
 # --------------------------------------------------------------------------- loader
 _DATES = re.compile(r"(\d{8})\D+(\d{8})")
+_DATES_SNAP = re.compile(r"(\d{2}[A-Za-z]{3}\d{4})\D+(\d{2}[A-Za-z]{3}\d{4})")
+SIZE_TOLERANCE = 2  # pixels per axis cropped or padded; farther from the patch size: skipped
+MAX_LISTED = 20  # skipped files named in the manifest
 
 
 def _read(path: str):
     with rasterio.open(path) as src:
         return src.read(1), src.nodata, src.transform, src.crs
+
+
+def parse_dates(name: str) -> tuple[str, str]:
+    """YYYYMMDD reference and secondary dates of an interferogram folder name, or ("", "")."""
+    m = _DATES.search(name)
+    if m:
+        return m.group(1), m.group(2)
+    m = _DATES_SNAP.search(name)  # the authors' folders, SNAP's date style: 02Jul2018_08Jul2018
+    if m:
+        try:
+            return tuple(
+                dt.datetime.strptime(d.title(), "%d%b%Y").strftime("%Y%m%d") for d in m.groups()
+            )
+        except ValueError:
+            pass
+    return "", ""
 
 
 def sample_id(stack: str, delay, reference: str, secondary: str, pid, k) -> int:
@@ -268,7 +304,7 @@ def scan_isslide(root: str) -> pd.DataFrame:
                 ipath = os.path.join(zpath, ifg)
                 if ifg == SEGMENTATIONS or not os.path.isdir(os.path.join(ipath, "phase")):
                     continue
-                dates = _DATES.search(ifg)
+                reference, secondary = parse_dates(ifg)
                 for name in sorted(os.listdir(os.path.join(ipath, "phase"))):
                     if not name.lower().endswith((".tif", ".tiff")):
                         continue
@@ -279,8 +315,8 @@ def scan_isslide(root: str) -> pd.DataFrame:
                             "delay": delay,
                             "zone": zone,
                             "interferogram": ifg,
-                            "reference": dates.group(1) if dates else "",
-                            "secondary": dates.group(2) if dates else "",
+                            "reference": reference,
+                            "secondary": secondary,
                             "phenomenon_id": int(mm.group(1)) if mm else -1,
                             "k": int(mm.group(2)) if mm else -1,
                             "name": stem,
@@ -296,65 +332,172 @@ def scan_isslide(root: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def load_isslide(root: str, stack: str = "isslide") -> tuple[dict[str, np.ndarray], pd.DataFrame]:
-    """Read an ISSLIDE-layout tree into store arrays + index (same meaning as the store)."""
+def _shape(path: str):
+    with rasterio.open(path) as src:
+        return src.height, src.width
+
+
+def fit(array: np.ndarray, size: int, fill) -> np.ndarray:
+    """``array`` cropped (first rows/columns kept) or padded (``fill`` at the bottom/right) to
+    ``size`` x ``size``."""
+    out = np.full((size, size), fill, array.dtype)
+    h, w = min(size, array.shape[0]), min(size, array.shape[1])
+    out[:h, :w] = array[:h, :w]
+    return out
+
+
+def _valid(array, nodata, ignore=()):
+    ok = np.isfinite(array)
+    if nodata is not None and nodata not in ignore:
+        ok &= array != nodata
+    return ok
+
+
+class ImportReport:
+    """What the loader did with each file: imported, cropped, padded, skipped (and why)."""
+
+    def __init__(self, found: int, size: int):
+        self.found, self.size = found, size
+        self.cropped = self.padded = 0
+        self.skipped: Counter = Counter()
+        self.skipped_files: list[dict] = []
+        self.zone_in_sample_id = False
+        self.ids: Counter = Counter()
+
+    def skip(self, path: str, reason: str) -> None:
+        self.skipped[reason] += 1
+        if len(self.skipped_files) < MAX_LISTED:
+            self.skipped_files.append({"file": path, "reason": reason})
+        log.warning("%s: skipped (%s)", path, reason)
+
+    def as_dict(self, imported: int) -> dict:
+        return {
+            "patches_found": self.found,
+            "patch_size": self.size,
+            "imported": imported,
+            "cropped_to_size": self.cropped,
+            "padded_to_size": self.padded,
+            "skipped": dict(sorted(self.skipped.items())),
+            "skipped_files": self.skipped_files,
+            "max_phenomenon_id": max(self.ids) if self.ids else None,
+            "files_with_id_0": int(self.ids.get(0, 0)),
+            "phenomenon_ids_may_be_modulo_256": bool(self.ids) and max(self.ids) <= 255,
+            "zone_in_sample_id": self.zone_in_sample_id,
+        }
+
+
+def read_isslide(
+    root: str, stack: str = "isslide", patch_size: int | None = None
+) -> tuple[dict[str, np.ndarray], pd.DataFrame, dict]:
+    """Read an ISSLIDE-layout tree into store arrays + index + an import report (dict).
+
+    ``patch_size`` None: the most common phase-patch size of the tree (square). Patches within
+    :data:`SIZE_TOLERANCE` pixels of it are cropped or padded, the others skipped.
+    """
     frame = scan_isslide(root)
+    shapes = []
+    for path in frame["phase_path"]:
+        try:
+            shapes.append(_shape(path))
+        except rasterio.errors.RasterioIOError:
+            shapes.append(None)
+    if patch_size is None:
+        common = Counter(s for s in shapes if s)
+        if not common:
+            raise IsslideError(f"{root}: no readable phase patch (every GeoTIFF failed to open)")
+        (h, w), _ = common.most_common(1)[0]
+        patch_size = max(h, w) if abs(h - w) <= SIZE_TOLERANCE else min(h, w)
+    size = int(patch_size)
+    report = ImportReport(len(frame), size)
     n = len(frame)
-    arrays = None
+    arrays = {
+        "coherence": np.zeros((n, size, size), np.float32),
+        "phase": np.zeros((n, size, size), np.float32),
+        "label": np.zeros((n, size, size), np.uint8),
+        "valid": np.zeros((n, size, size), np.uint8),
+    }
+    keep = np.zeros(n, bool)
     lons, lats, motion = np.zeros(n), np.zeros(n), np.zeros(n, bool)
     for i, row in enumerate(frame.itertuples()):
-        for key in ("coherence_path", "mask_path"):
-            if not os.path.exists(getattr(row, key)):
-                raise IsslideError(
-                    f"{getattr(row, key)}: missing (the patch {row.phase_path} has no {key[:-5]})"
-                )
-        phase, pnd, transform, _ = _read(row.phase_path)
-        coh, cnd, _, _ = _read(row.coherence_path)
-        mask, mnd, _, _ = _read(row.mask_path)
-        if not (phase.shape == coh.shape == mask.shape):
-            raise IsslideError(
-                f"{row.mask_path}: shape {mask.shape} differs from its phase patch {phase.shape}"
-            )
-        if arrays is None:
-            shape = (n, *phase.shape)
-            arrays = {
-                "coherence": np.zeros(shape, np.float32),
-                "phase": np.zeros(shape, np.float32),
-                "label": np.zeros(shape, np.uint8),
-                "valid": np.zeros(shape, np.uint8),
-                "sample_id": np.zeros(n, np.int64),
-            }
-        elif phase.shape != arrays["phase"].shape[1:]:
-            raise IsslideError(
-                f"{row.phase_path}: shape {phase.shape}, other patches {arrays['phase'].shape[1:]}"
-            )
-        valid = np.isfinite(phase) & np.isfinite(coh)
-        if pnd is not None:
-            valid &= phase != pnd
-        if cnd is not None:
-            valid &= coh != cnd
-        if mnd is not None:
-            valid &= mask != mnd
-        label = (mask > 0) & valid
-        arrays["phase"][i] = np.where(valid, phase, 0)
-        arrays["coherence"][i] = np.where(valid, coh, 0)
+        missing = next(
+            (
+                key
+                for key in ("coherence_path", "mask_path")
+                if not os.path.exists(getattr(row, key))
+            ),
+            None,
+        )
+        if missing:
+            report.skip(row.phase_path, f"no {missing[:-5]} file")
+            continue
+        try:
+            phase, pnd, transform, _ = _read(row.phase_path)
+            coh, cnd, _, _ = _read(row.coherence_path)
+            mask, mnd, _, _ = _read(row.mask_path)
+        except rasterio.errors.RasterioIOError:
+            report.skip(row.phase_path, "unreadable GeoTIFF")
+            continue
+        shapes_ = {phase.shape, coh.shape, mask.shape}
+        if any(
+            abs(h - size) > SIZE_TOLERANCE or abs(w - size) > SIZE_TOLERANCE for h, w in shapes_
+        ):
+            report.skip(row.phase_path, f"not about {size} x {size} pixels")
+            continue
+        if any(h > size or w > size for h, w in shapes_):
+            report.cropped += 1
+        if any(h < size or w < size for h, w in shapes_):
+            report.padded += 1
+        valid = (
+            fit(_valid(phase, pnd), size, False)
+            & fit(_valid(coh, cnd), size, False)
+            & fit(_valid(mask, mnd, ignore=(0, 1)), size, False)
+        )
+        label = (fit(mask, size, 0) > 0) & valid
+        arrays["phase"][i] = np.where(valid, fit(phase, size, 0), 0)
+        arrays["coherence"][i] = np.where(valid, fit(coh, size, 0), 0)
         arrays["label"][i] = label
         arrays["valid"][i] = valid
-        if row.reference:
-            ref, sec = row.reference, row.secondary
-        else:
-            ref, sec = row.interferogram, ""
-        if row.phenomenon_id >= 0:
-            pid, k = row.phenomenon_id, row.k
-        else:
-            pid, k = f"{row.zone}/{row.name}", 0
-        arrays["sample_id"][i] = sample_id(stack, row.delay, ref, sec, pid, k)
-        h, w = phase.shape
-        lons[i], lats[i] = apply(transform, w / 2, h / 2)
+        lons[i], lats[i] = apply(transform, size / 2, size / 2)
         motion[i] = bool(label.any())
+        keep[i] = True
+        if row.phenomenon_id >= 0:
+            report.ids[row.phenomenon_id] += 1
+    if not keep.any():
+        raise IsslideError(
+            f"{root}: none of the {n} patches could be imported ({dict(report.skipped)}); "
+            "check the tree against docs/dataset.md"
+        )
+    frame = frame[keep].reset_index(drop=True)
+    arrays = {k: v[keep] for k, v in arrays.items()}
+    lons, lats, motion = lons[keep], lats[keep], motion[keep]
+    refs = np.where(frame["reference"] != "", frame["reference"], frame["interferogram"])
+    secs = np.where(frame["reference"] != "", frame["secondary"], "")
+    named = frame["phenomenon_id"] >= 0
+
+    def ids(with_zone: bool) -> np.ndarray:
+        out = np.zeros(len(frame), np.int64)
+        for i, row in enumerate(frame.itertuples()):
+            if named.iloc[i]:
+                pid = f"{row.zone}/{row.phenomenon_id}" if with_zone else row.phenomenon_id
+                k = row.k
+            else:
+                pid, k = f"{row.zone}/{row.name}", 0
+            out[i] = sample_id(stack, row.delay, refs[i], secs[i], pid, k)
+        return out
+
+    sids = ids(False)
+    if len(np.unique(sids)) < len(sids):  # (interferogram, id, k) repeats across zones
+        sids = ids(True)
+        report.zone_in_sample_id = True
+        log.warning(
+            "%s: (interferogram, id, k) repeats across zones (ids numbered per zone, or wrapped "
+            "modulo 256); sample ids include the zone",
+            root,
+        )
+    arrays["sample_id"] = sids
     index = pd.DataFrame(
         {
-            "sample_id": arrays["sample_id"],
+            "sample_id": sids,
             "stack": stack,
             "zone": frame["zone"],
             "delay": frame["delay"],
@@ -372,7 +515,31 @@ def load_isslide(root: str, stack: str = "isslide") -> tuple[dict[str, np.ndarra
             "has_motion": motion,
         }
     )
+    summary = report.as_dict(len(index))
+    log.info(
+        "%s: %d of %d patches imported (%d cropped, %d padded to %d x %d), %d skipped %s",
+        root,
+        len(index),
+        n,
+        report.cropped,
+        report.padded,
+        size,
+        size,
+        sum(report.skipped.values()),
+        dict(report.skipped) or "",
+    )
+    return arrays, index, summary
+
+
+def load_isslide(
+    root: str, stack: str = "isslide", patch_size: int | None = None
+) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """Read an ISSLIDE-layout tree into store arrays + index (same meaning as the store)."""
+    arrays, index, _ = read_isslide(root, stack, patch_size)
     return arrays, index
+
+
+IMPORT_MANIFEST = "import_manifest.json"
 
 
 def import_isslide(
@@ -382,11 +549,15 @@ def import_isslide(
     eval_fraction: float = 0.2,
     seed: int = 0,
     motion_only: bool = False,
+    patch_size: int | None = None,
 ) -> dict:
-    """Convert an ISSLIDE-layout tree into ``train.npz``, ``eval.npz`` and ``index.csv``."""
+    """Convert an ISSLIDE-layout tree into ``train.npz``, ``eval.npz``, ``index.csv`` and
+    ``import_manifest.json`` (what was read, cropped, padded, skipped; the split sizes).
+    Returns the manifest (``train`` and ``eval``: sample counts)."""
+    from .io import write_json
     from .split import assign_split, held_out
 
-    arrays, index = load_isslide(root)
+    arrays, index, report = read_isslide(root, patch_size=patch_size)
     zones = set(index["zone"])
     unknown = sorted(set(evaluation_zones) - zones)
     if unknown:
@@ -413,4 +584,13 @@ def import_isslide(
     os.close(fd)
     index.to_csv(tmp, index=False)
     os.replace(tmp, os.path.join(out_dir, "index.csv"))
-    return sizes
+    manifest = {
+        "source": os.path.abspath(root),
+        **report,
+        "evaluation_zones": sorted(evaluation_zones),
+        "train": sizes["train"],
+        "eval": sizes["eval"],
+        "unused": int((index["split"] == "unused").sum()),
+    }
+    write_json(os.path.join(out_dir, IMPORT_MANIFEST), manifest)
+    return manifest

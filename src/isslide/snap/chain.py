@@ -1,20 +1,29 @@
 """The one declarative description of the SNAP operator chain and its parameters.
 
 Every SNAP parameter isslide sets is written once, in the ``*_params`` functions below, from
-:class:`SnapSettings` (itself built from the config). The graphs of the eight rules, and the fused
+:class:`SnapSettings` (itself built from the config). The graphs of the rules, and the fused
 per-pair graph, are assembled from the same fragments, so a parameter cannot differ between the
 per-rule and the fused variant, nor between gpt and esa_snappy (both consume a :class:`Graph`).
 
 Operator and parameter names follow the operator sources of ESA's microwave toolbox (formerly
-s1tbx), SNAP 10 to 14; docs/snap.md lists the sources. Parameters are set explicitly even where
-they equal SNAP's default, because defaults changed between versions (SNAP 14: Copernicus 30 m DEM
-default, adaptive Goldstein alpha). File paths are ``${name}`` placeholders, bound per job with
-gpt ``-P<name>=<value>``: the XML of a step is the same for every acquisition or pair.
+s1tbx) and snap-engine, tags 10.0.0 to 14.0.0; docs/snap.md lists the sources. Parameters are set
+explicitly even where they equal SNAP's default, because defaults changed between versions (SNAP
+14: Copernicus 30 m DEM default, adaptive Goldstein alpha). File paths are ``${name}``
+placeholders, bound per job with gpt ``-P<name>=<value>``: the XML of a step is the same for
+every acquisition or pair.
 
-Chain (per acquisition): Read -> [SliceAssembly] -> TOPSAR-Split (per subswath) -> Calibration
--> Apply-Orbit-File; (per pair and subswath) Back-Geocoding -> Enhanced-Spectral-Diversity ->
-Interferogram -> TOPSAR-Deburst; then TOPSAR-Merge -> TopoPhaseRemoval -> GoldsteinPhaseFiltering
--> Multilook -> Terrain-Correction -> Write (BEAM-DIMAP).
+Two recipes (``snap.recipe``, :data:`RECIPES`):
+
+* ``esa``: per acquisition Read -> [SliceAssembly] -> TOPSAR-Split (per subswath) -> Calibration
+  -> Apply-Orbit-File; per pair and subswath Back-Geocoding -> Enhanced-Spectral-Diversity ->
+  Interferogram -> TOPSAR-Deburst; then TOPSAR-Merge -> TopoPhaseRemoval ->
+  GoldsteinPhaseFiltering -> Multilook -> Terrain-Correction (complex) -> Write;
+* ``isslide``: the chain of the ISSLIDE authors' graphs (InterfGraphSingleSwath.xml,
+  OrthorectGraph.xml): every subswath on its own to the end (no ESD, no merge), bilinear DEM and
+  image resampling in Back-Geocoding, the topographic phase removed inside Interferogram (no
+  TopoPhaseRemoval step), Apply-Orbit-File continuing without a precise orbit, and after
+  Multilook the phase computed by BandMaths (atan2(q, i)) and geocoded nearest-neighbour while
+  the coherence is geocoded bilinearly.
 """
 
 from __future__ import annotations
@@ -27,14 +36,13 @@ from ..errors import IsslideError
 from ..insar import STEPS
 
 SUBSWATHS = ("IW1", "IW2", "IW3")
-# Steps whose product holds one BEAM-DIMAP product per subswath ({subswath}.dim); the others
-# hold the merged product (product.dim).
-PER_SUBSWATH = ("calibrate", "apply_orbit", "coregister")
 MERGED = "product"
 # SNAP's SARGeocoding converts metres to degrees with the WGS84 semi-major axis.
 METRES_PER_DEGREE = 6378137.0 * 3.141592653589793 / 180.0
 EXTERNAL_DEM = "External DEM"
 DIMAP = "BEAM-DIMAP"
+# The last SNAP major version whose operator sources isslide's graphs were checked against.
+NEWEST_CHECKED = 14
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_.]+)\}")
 
 
@@ -43,8 +51,79 @@ def ph(name: str) -> str:
     return "${" + name + "}"
 
 
-def placeholders_in(text: str) -> set[str]:
-    return set(_PLACEHOLDER.findall(str(text)))
+def placeholders_in(value) -> set[str]:
+    """The ``${name}`` placeholders of a parameter value (nested dicts and lists included)."""
+    if isinstance(value, dict):
+        return set().union(*(placeholders_in(v) for v in value.values()))
+    if isinstance(value, (list, tuple)):
+        return set().union(*(placeholders_in(v) for v in value))
+    return set(_PLACEHOLDER.findall(str(value)))
+
+
+# --- recipes ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The structural choices of a chain (what the config's numbers do not say)."""
+
+    name: str
+    merge: bool  # TOPSAR-Merge of the debursted subswaths (else each subswath to the end)
+    esd: bool  # Enhanced-Spectral-Diversity after Back-Geocoding
+    dem_resampling: str  # Back-Geocoding demResamplingMethod
+    image_resampling: str  # Back-Geocoding resamplingType
+    topo_in_interferogram: bool  # Interferogram subtractTopographicPhase, no TopoPhaseRemoval
+    phase_by_bandmaths: bool  # phase = atan2(q, i) after Multilook, geocoded nearest-neighbour
+    orbit_continue_on_fail: bool  # Apply-Orbit-File continueOnFail unless snap.orbit sets it
+    square_pixel: bool  # Interferogram squarePixel (read by SNAP's UI only, 10.0.0-14.0.0)
+    nodata_at_sea: bool  # Terrain-Correction nodataValueAtSea
+
+
+RECIPES = {
+    "esa": Recipe(
+        name="esa",
+        merge=True,
+        esd=True,
+        dem_resampling="BICUBIC_INTERPOLATION",
+        image_resampling="BISINC_5_POINT_INTERPOLATION",
+        topo_in_interferogram=False,
+        phase_by_bandmaths=False,
+        orbit_continue_on_fail=False,
+        square_pixel=False,
+        nodata_at_sea=False,
+    ),
+    "isslide": Recipe(
+        name="isslide",
+        merge=False,
+        esd=False,
+        dem_resampling="BILINEAR_INTERPOLATION",
+        image_resampling="BILINEAR_INTERPOLATION",
+        topo_in_interferogram=True,
+        phase_by_bandmaths=True,
+        orbit_continue_on_fail=True,
+        square_pixel=True,
+        nodata_at_sea=True,
+    ),
+}
+
+
+def get_recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise IsslideError(f"snap.recipe: unknown recipe '{name}'; use one of {', '.join(RECIPES)}")
+    return RECIPES[name]
+
+
+def recipe_steps(recipe: str | Recipe) -> tuple[str, ...]:
+    """The InSAR rules a recipe runs (``isslide`` has no remove_topographic_phase rule)."""
+    r = get_recipe(recipe) if isinstance(recipe, str) else recipe
+    if r.topo_in_interferogram:
+        return tuple(st for st in STEPS if st != "remove_topographic_phase")
+    return STEPS
+
+
+def previous_step(step: str, recipe: str | Recipe) -> str:
+    steps = recipe_steps(recipe)
+    return steps[steps.index(step) - 1]
 
 
 # --- settings -------------------------------------------------------------------------------
@@ -55,10 +134,13 @@ class SnapSettings:
     """Everything the chain needs, validated, from a rule's params (or a config + stack)."""
 
     gpt: str = "gpt"
-    version: int = 10
+    version: int | None = None  # SNAP major version (detected from gpt --diag, or configured)
+    recipe: str = "esa"
     runner: str = "gpt"
     fuse: bool = False
+    heap_fraction: float | None = 0.75
     cache_fraction: float = 0.5
+    clear_tile_cache: bool = True
     system_properties: dict = field(default_factory=dict)
     polarisation: str = "VV"
     subswaths: tuple[str, ...] = SUBSWATHS
@@ -71,7 +153,7 @@ class SnapSettings:
     dem_apply_egm: bool = True
     orbit_type: str = "Sentinel Precise (Auto Download)"
     orbit_directory: str | None = None
-    orbit_continue_on_fail: bool = False
+    orbit_continue_on_fail: bool | None = None  # None: the recipe's choice
     orbit_poly_degree: int = 3
     esd: dict = field(default_factory=dict)
     coh_range: int = 10
@@ -88,24 +170,62 @@ class SnapSettings:
     def external_dem(self) -> bool:
         return self.dem_name == EXTERNAL_DEM
 
+    @property
+    def chain(self) -> Recipe:
+        return get_recipe(self.recipe)
+
+    @property
+    def continue_on_fail(self) -> bool:
+        if self.orbit_continue_on_fail is None:
+            return self.chain.orbit_continue_on_fail
+        return self.orbit_continue_on_fail
+
+    @property
+    def steps(self) -> tuple[str, ...]:
+        return recipe_steps(self.chain)
+
+    def require_version(self) -> int:
+        if self.version is None:
+            raise IsslideError(
+                "snap.version: the SNAP version is unknown (gpt was not found to ask it with "
+                "'gpt --diag'); install SNAP and set snap.gpt, or set snap.version to 10..14 "
+                "(isslide snap-graph: --snap-version)"
+            )
+        return self.version
+
     @classmethod
     def from_params(cls, params: dict) -> SnapSettings:
-        """From the params of an InSAR rule: ``{"insar", "snap", "stack": {subswaths, aoi, ...}}``.
+        """From the params of an InSAR rule: ``{"insar", "snap", "stack", "snap_install"}``.
 
         ``params`` must hold the schema defaults (Snakemake's ``validate()`` or
-        :func:`isslide.config.fill_defaults` fill them in).
+        :func:`isslide.config.fill_defaults` fill them in). ``snap_install`` is what the workflow
+        detected from gpt at planning (:func:`isslide.snap.install.planning_check`); its version
+        wins over an unset ``snap.version`` and must equal a configured one.
         """
         insar, snap = params["insar"], params.get("snap") or {}
         stack = params.get("stack") or {}
         dem, orbit = snap.get("dem", {}), snap.get("orbit", {})
         bursts, esd = snap.get("bursts", {}), snap.get("esd", {})
         subswaths = tuple(stack.get("subswaths") or SUBSWATHS)
+        detected = (params.get("snap_install") or {}).get("version")
+        configured = snap.get("version")
+        if detected is not None and configured is not None and int(detected) != int(configured):
+            raise IsslideError(
+                f"snap.version: configured {configured} but the SNAP in use is {detected}; set "
+                f"snap.version to {detected} (or null to use the detected version)"
+            )
+        version = detected if detected is not None else configured
+        heap = snap.get("heap_fraction", 0.75)
+        cof = orbit.get("continue_on_fail")
         settings = cls(
             gpt=snap.get("gpt", "gpt"),
-            version=int(snap.get("version", 10)),
+            version=None if version is None else int(version),
+            recipe=snap.get("recipe", "esa"),
             runner=snap.get("runner", "gpt"),
             fuse=bool(snap.get("fuse", False)),
+            heap_fraction=None if heap is None else float(heap),
             cache_fraction=float(snap.get("cache_fraction", 0.5)),
+            clear_tile_cache=bool(snap.get("clear_tile_cache", True)),
             system_properties=dict(snap.get("system_properties", {})),
             polarisation=insar.get("polarisation", "VV"),
             subswaths=tuple(sorted(subswaths)),
@@ -118,7 +238,7 @@ class SnapSettings:
             dem_apply_egm=bool(dem.get("apply_egm", True)),
             orbit_type=orbit.get("type", "Sentinel Precise (Auto Download)"),
             orbit_directory=orbit.get("directory"),
-            orbit_continue_on_fail=bool(orbit.get("continue_on_fail", False)),
+            orbit_continue_on_fail=None if cof is None else bool(cof),
             orbit_poly_degree=int(orbit.get("poly_degree", 3)),
             esd=dict(esd),
             coh_range=int(insar["coherence_window"]["range"]),
@@ -135,11 +255,18 @@ class SnapSettings:
         return settings
 
     def validate(self) -> None:
+        recipe = self.chain
         idx = [SUBSWATHS.index(s) for s in self.subswaths]
-        if idx != list(range(idx[0], idx[0] + len(idx))):
+        if recipe.merge and idx != list(range(idx[0], idx[0] + len(idx))):
             raise IsslideError(
                 f"stacks.<name>.subswaths: {list(self.subswaths)} are not adjacent and SNAP's "
-                "TOPSAR-Merge rejects an isolated subswath; use IW1+IW2, IW2+IW3, all three or one"
+                "TOPSAR-Merge (snap.recipe esa) rejects an isolated subswath; use IW1+IW2, "
+                "IW2+IW3, all three or one, or snap.recipe isslide (no merge)"
+            )
+        if self.fuse and recipe.phase_by_bandmaths:
+            raise IsslideError(
+                "snap.fuse: the isslide recipe's BandMaths names the bands of the multilooked "
+                "product, known only once it exists; set snap.fuse false or snap.recipe esa"
             )
         if self.external_dem and not self.dem_file:
             raise IsslideError(
@@ -150,6 +277,14 @@ class SnapSettings:
             raise IsslideError(
                 f"snap.dem.name: external_file {self.dem_file} is set but name is "
                 f"'{self.dem_name}'; set name to 'External DEM' or remove external_file"
+            )
+        if not self.dem_apply_egm:
+            raise IsslideError(
+                "snap.dem.apply_egm: false cannot be honoured: SNAP's Back-Geocoding and "
+                "TopoPhaseRemoval always add EGM96 to an external DEM (no switch, microwave-toolbox "
+                "10.0.0-14.0.0), so only Terrain-Correction would use ellipsoid heights; convert "
+                "the DEM to EGM96 geoid heights (e.g. gdalwarp -s_srs EPSG:4979 -t_srs "
+                "EPSG:4326+5773) and keep apply_egm true"
             )
         if self.last_burst < self.first_burst:
             raise IsslideError(
@@ -164,6 +299,13 @@ class SnapSettings:
             )
 
 
+def per_subswath_steps(s: SnapSettings) -> tuple[str, ...]:
+    """Steps whose ``.snap`` folder holds one product per subswath ({subswath}.dim)."""
+    if s.chain.merge:
+        return ("calibrate", "apply_orbit", "coregister")
+    return tuple(st for st in s.steps if st != "terrain_correct")
+
+
 # --- the operators' parameters (the single place where SNAP parameters are set) -------------
 
 
@@ -175,11 +317,15 @@ def read_params(file: str, format_name: str | None = None) -> dict:
     return params
 
 
-def write_params(file: str) -> dict:
+def write_params(file: str, s: SnapSettings) -> dict:
+    # gpt's -x only reaches a Write node gpt appends itself (CommandLineTool, snap-engine
+    # 10.0.0-14.0.0), never ours; and WriteOp ignores clearCacheAfterRowWrite unless
+    # writeEntireTileRows is true. So both are set here, from snap.clear_tile_cache.
     return {
         "file": file,
         "formatName": DIMAP,
-        "clearCacheAfterRowWrite": False,
+        "writeEntireTileRows": s.clear_tile_cache,
+        "clearCacheAfterRowWrite": s.clear_tile_cache,
         "deleteOutputOnFailure": True,
     }
 
@@ -217,24 +363,30 @@ def apply_orbit_params(s: SnapSettings) -> dict:
     return {
         "orbitType": s.orbit_type,
         "polyDegree": s.orbit_poly_degree,
-        "continueOnFail": s.orbit_continue_on_fail,
+        "continueOnFail": s.continue_on_fail,
     }
 
 
-def dem_params(s: SnapSettings) -> dict:
-    """demName (+ externalDEMFile, externalDEMNoDataValue): the same DEM for every operator."""
+def dem_params(s: SnapSettings, apply_egm: bool = False) -> dict:
+    """demName (+ externalDEMFile, externalDEMNoDataValue): the same DEM for every operator.
+
+    ``apply_egm``: the operator has ``externalDEMApplyEGM`` (Terrain-Correction, Interferogram);
+    Back-Geocoding and TopoPhaseRemoval have none and always add EGM96 to an external DEM.
+    """
     params: dict[str, Any] = {"demName": s.dem_name}
     if s.external_dem:
         params["externalDEMFile"] = ph("dem")
         params["externalDEMNoDataValue"] = s.dem_nodata
+        if apply_egm:
+            params["externalDEMApplyEGM"] = s.dem_apply_egm
     return params
 
 
 def back_geocoding_params(s: SnapSettings) -> dict:
     return {
         **dem_params(s),
-        "demResamplingMethod": "BICUBIC_INTERPOLATION",
-        "resamplingType": "BISINC_5_POINT_INTERPOLATION",
+        "demResamplingMethod": s.chain.dem_resampling,
+        "resamplingType": s.chain.image_resampling,
         "maskOutAreaWithoutElevation": True,
         "outputRangeAzimuthOffset": False,
         "outputDerampDemodPhase": False,
@@ -267,10 +419,11 @@ def esd_params(s: SnapSettings) -> dict:
 
 
 def interferogram_params(s: SnapSettings) -> dict:
-    # squarePixel=false: SNAP otherwise derives cohWinAz from cohWinRg ("square pixel") and the
-    # configured azimuth window would be ignored. The topographic phase is removed by
-    # TopoPhaseRemoval (its own step), so no DEM here.
-    return {
+    # cohWinAz/cohWinRg are used as given: InterferogramOp declares squarePixel but never reads
+    # it (10.0.0-14.0.0; only the Graph Builder UI derives one window from the other).
+    # esa: the topographic phase is removed by TopoPhaseRemoval (its own rule), so no DEM here;
+    # isslide: Interferogram removes it itself, as in the authors' graph.
+    params: dict[str, Any] = {
         "subtractFlatEarthPhase": True,
         "srpPolynomialDegree": 5,
         "srpNumberPoints": 501,
@@ -278,9 +431,15 @@ def interferogram_params(s: SnapSettings) -> dict:
         "includeCoherence": True,
         "cohWinAz": s.coh_azimuth,
         "cohWinRg": s.coh_range,
-        "squarePixel": False,
-        "subtractTopographicPhase": False,
+        "squarePixel": s.chain.square_pixel,
+        "subtractTopographicPhase": s.chain.topo_in_interferogram,
     }
+    if s.chain.topo_in_interferogram:
+        params.update(dem_params(s, apply_egm=True))
+        params.update(
+            {"tileExtensionPercent": "100", "outputElevation": False, "outputLatLon": False}
+        )
+    return params
 
 
 def deburst_params(s: SnapSettings) -> dict:
@@ -308,12 +467,15 @@ def goldstein_params(s: SnapSettings) -> dict:
         "useCoherenceMask": False,
         "coherenceThreshold": 0.2,
     }
-    if s.version >= 14:  # SNAP 14 adapts alpha to coherence by default; older gpt lacks the element
+    # GoldsteinFilterOp gained useAdaptiveAlpha (default true) in 14.0.0; older gpt rejects it.
+    if s.require_version() >= 14:
         params["useAdaptiveAlpha"] = False
     return params
 
 
 def multilook_params(s: SnapSettings) -> dict:
+    # grSquarePixel=false: the configured looks as given (with true SNAP derives nAzLooks from
+    # nRgLooks; for Sentinel-1 IW and 8 range looks that is 2 in each subswath, the config's).
     return {
         "nRgLooks": s.looks_range,
         "nAzLooks": s.looks_azimuth,
@@ -322,31 +484,35 @@ def multilook_params(s: SnapSettings) -> dict:
     }
 
 
-def terrain_correction_params(s: SnapSettings) -> dict:
-    # outputComplex=true keeps the i/q (and coherence) bands: with empty sourceBands and
-    # outputComplex=false, SNAP turns i/q into Intensity and the phase is lost.
-    params: dict[str, Any] = dict(dem_params(s))
-    if s.external_dem:
-        params["externalDEMApplyEGM"] = s.dem_apply_egm
+def terrain_correction_params(s: SnapSettings, *, phase_only: bool = False) -> dict:
+    """Terrain-Correction on SNAP's standard grid at origin (0, 0): pixel centres on multiples of
+    the spacing, the lattice of :func:`isslide.geometry.output_grid`.
+
+    Default (coherence, and esa's complex i/q): bilinear, ``outputComplex=true`` keeps the i/q
+    (and coherence) bands (with empty sourceBands and outputComplex=false, SNAP turns i/q into
+    Intensity and the phase is lost), layover/shadow mask saved. ``phase_only`` (isslide): the
+    BandMaths phase band, nearest neighbour, no mask.
+    """
+    params: dict[str, Any] = dict(dem_params(s, apply_egm=True))
     params.update(
         {
             "demResamplingMethod": "BILINEAR_INTERPOLATION",
-            "imgResamplingMethod": "BILINEAR_INTERPOLATION",
+            "imgResamplingMethod": "NEAREST_NEIGHBOUR" if phase_only else "BILINEAR_INTERPOLATION",
             "pixelSpacingInMeter": s.spacing_m,
             "pixelSpacingInDegree": s.spacing_deg,
             "mapProjection": "WGS84(DD)",
             "alignToStandardGrid": True,
             "standardGridOriginX": 0.0,
             "standardGridOriginY": 0.0,
-            "nodataValueAtSea": False,
+            "nodataValueAtSea": s.chain.nodata_at_sea,
             "saveDEM": False,
             "saveLatLon": False,
             "saveIncidenceAngleFromEllipsoid": False,
             "saveLocalIncidenceAngle": False,
             "saveProjectedLocalIncidenceAngle": False,
             "saveSelectedSourceBand": True,
-            "saveLayoverShadowMask": True,
-            "outputComplex": True,
+            "saveLayoverShadowMask": not phase_only,
+            "outputComplex": not phase_only,
             "applyRadiometricNormalization": False,
             "saveSigmaNought": False,
             "saveGammaNought": False,
@@ -354,6 +520,25 @@ def terrain_correction_params(s: SnapSettings) -> dict:
         }
     )
     return params
+
+
+PHASE_BAND = "Phase"
+PHASE_NODATA = 0.0  # the authors' BandMaths noDataValue
+
+
+def phase_bandmaths_params(i_band: str, q_band: str) -> dict:
+    """BandMaths: the wrapped phase atan2(q, i) of the multilooked interferogram (float32)."""
+    return {
+        "targetBands": {
+            "targetBand": {
+                "name": PHASE_BAND,
+                "type": "float32",
+                "expression": f"atan2({q_band}, {i_band})",
+                "noDataValue": PHASE_NODATA,
+            }
+        },
+        "variables": {},
+    }
 
 
 # --- graphs ---------------------------------------------------------------------------------
@@ -401,8 +586,7 @@ class Graph:
     def placeholders(self) -> set[str]:
         out: set[str] = set()
         for n in self.nodes:
-            for v in n.params.values():
-                out |= placeholders_in(v)
+            out |= placeholders_in(n.params)
         return out
 
     @property
@@ -418,8 +602,8 @@ def _read(g: Graph, name: str, fmt: str | None = DIMAP) -> str:
     return g.add("Read", read_params(ph(name), fmt))
 
 
-def _write(g: Graph, source: str, name: str) -> str:
-    return g.add("Write", write_params(ph(name)), [source])
+def _write(g: Graph, s: SnapSettings, source: str, name: str) -> str:
+    return g.add("Write", write_params(ph(name), s), [source])
 
 
 def acquisition_fragment(g: Graph, s: SnapSettings, n_slices: int) -> dict[str, str]:
@@ -438,19 +622,24 @@ def acquisition_fragment(g: Graph, s: SnapSettings, n_slices: int) -> dict[str, 
 
 
 def coregister_fragment(g: Graph, s: SnapSettings, reference: str, secondary: str) -> str:
-    bg = g.add("Back-Geocoding", back_geocoding_params(s), [reference, secondary])
-    return g.add("Enhanced-Spectral-Diversity", esd_params(s), [bg])
+    node = g.add("Back-Geocoding", back_geocoding_params(s), [reference, secondary])
+    if s.chain.esd:
+        node = g.add("Enhanced-Spectral-Diversity", esd_params(s), [node])
+    return node
 
 
-def interferogram_fragment(g: Graph, s: SnapSettings, coregistered: dict[str, str]) -> str:
-    """Interferogram -> TOPSAR-Deburst per subswath, then TOPSAR-Merge (two or more subswaths)."""
-    debursted = []
+def interferogram_fragment(g: Graph, s: SnapSettings, coregistered: dict[str, str]) -> dict:
+    """Interferogram -> TOPSAR-Deburst per subswath, then TOPSAR-Merge (esa, two or more
+    subswaths). Returns {part: node}: the merged product, or one node per subswath."""
+    debursted = {}
     for sw in s.subswaths:
         ifg = g.add("Interferogram", interferogram_params(s), [coregistered[sw]])
-        debursted.append(g.add("TOPSAR-Deburst", deburst_params(s), [ifg]))
+        debursted[sw] = g.add("TOPSAR-Deburst", deburst_params(s), [ifg])
+    if not s.chain.merge:
+        return debursted
     if len(debursted) == 1:
-        return debursted[0]
-    return g.add("TOPSAR-Merge", merge_params(s), debursted)
+        return {MERGED: next(iter(debursted.values()))}
+    return {MERGED: g.add("TOPSAR-Merge", merge_params(s), list(debursted.values()))}
 
 
 PAIR_OPERATORS = {
@@ -461,44 +650,84 @@ PAIR_OPERATORS = {
 }
 
 
+def out_name(part: str) -> str:
+    """The output placeholder of a product part (``out`` for the merged product)."""
+    return "out" if part == MERGED else f"out_{part}"
+
+
+def in_name(part: str) -> str:
+    return "in" if part == MERGED else f"in_{part}"
+
+
+def product_part(step: str, s: SnapSettings) -> list[str]:
+    """The products inside a step's ``.snap`` folder: one per subswath, or the merged one."""
+    return list(s.subswaths) if step in per_subswath_steps(s) else [MERGED]
+
+
+def isslide_geocoding_fragment(g: Graph, s: SnapSettings, part: str, source: str) -> None:
+    """isslide recipe, per subswath: coherence (and mask) bilinear; BandMaths phase nearest."""
+    coh = g.add("Terrain-Correction", terrain_correction_params(s), [source])
+    _write(g, s, coh, f"out_coh_{part}")
+    bm = g.add("BandMaths", phase_bandmaths_params(ph(f"i_{part}"), ph(f"q_{part}")), [source])
+    phase = g.add("Terrain-Correction", terrain_correction_params(s, phase_only=True), [bm])
+    _write(g, s, phase, f"out_phase_{part}")
+
+
 def step_graph(step: str, s: SnapSettings, n_slices: int = 1) -> Graph:
     """The graph one rule runs. Placeholders: inputs ``in_*``/``ref_*``/``sec_*``/``slice*``,
-    outputs ``out_{subswath}`` or ``out``, the external DEM ``dem``."""
+    outputs ``out_{subswath}`` or ``out`` (isslide terrain_correct: ``out_coh_{subswath}``,
+    ``out_phase_{subswath}``, band names ``i_{subswath}``, ``q_{subswath}``), the external DEM
+    ``dem``."""
     if step not in STEPS:
         raise IsslideError(f"unknown InSAR step '{step}'; expected one of {', '.join(STEPS)}")
+    if step not in s.steps:
+        raise IsslideError(
+            f"{step}: not a step of snap.recipe {s.recipe} (its steps: {', '.join(s.steps)})"
+        )
     g = Graph(f"isslide-{step}")
     if step == "calibrate":
         for sw, node in acquisition_fragment(g, s, n_slices).items():
-            _write(g, node, f"out_{sw}")
+            _write(g, s, node, f"out_{sw}")
     elif step == "apply_orbit":
         for sw in s.subswaths:
             orbit = g.add("Apply-Orbit-File", apply_orbit_params(s), [_read(g, f"in_{sw}")])
-            _write(g, orbit, f"out_{sw}")
+            _write(g, s, orbit, f"out_{sw}")
     elif step == "coregister":
         for sw in s.subswaths:
             ref, sec = _read(g, f"ref_{sw}"), _read(g, f"sec_{sw}")
-            _write(g, coregister_fragment(g, s, ref, sec), f"out_{sw}")
+            _write(g, s, coregister_fragment(g, s, ref, sec), f"out_{sw}")
     elif step == "interferogram":
         reads = {sw: _read(g, f"in_{sw}") for sw in s.subswaths}
-        _write(g, interferogram_fragment(g, s, reads), "out")
+        for part, node in interferogram_fragment(g, s, reads).items():
+            _write(g, s, node, out_name(part))
+    elif step == "terrain_correct" and s.chain.phase_by_bandmaths:
+        for part in product_part(previous_step(step, s.chain), s):
+            isslide_geocoding_fragment(g, s, part, _read(g, in_name(part)))
     else:
         operator, params = PAIR_OPERATORS[step]
-        _write(g, g.add(operator, params(s), [_read(g, "in")]), "out")
+        for part in product_part(previous_step(step, s.chain), s):
+            node = g.add(operator, params(s), [_read(g, in_name(part))])
+            _write(g, s, node, out_name(part))
     return g
 
 
 def fused_graph(s: SnapSettings) -> Graph:
     """The whole per-pair chain in one graph, from the two orbit-corrected acquisitions."""
+    if s.chain.phase_by_bandmaths:
+        raise IsslideError(
+            "snap.fuse: not available with snap.recipe isslide (its BandMaths needs the band "
+            "names of the multilooked product); set snap.fuse false"
+        )
     g = Graph("isslide-pair-fused")
     coregistered = {}
     for sw in s.subswaths:
         ref, sec = _read(g, f"ref_{sw}"), _read(g, f"sec_{sw}")
         coregistered[sw] = coregister_fragment(g, s, ref, sec)
-    node = interferogram_fragment(g, s, coregistered)
-    for step in ("remove_topographic_phase", "goldstein", "multilook", "terrain_correct"):
+    (node,) = interferogram_fragment(g, s, coregistered).values()
+    for step in s.steps[s.steps.index("interferogram") + 1 :]:
         operator, params = PAIR_OPERATORS[step]
         node = g.add(operator, params(s), [node])
-    _write(g, node, "out")
+    _write(g, s, node, "out")
     return g
 
 
@@ -510,8 +739,3 @@ def build_graph(step: str, s: SnapSettings, *, n_slices: int = 1, fused: bool = 
             )
         return fused_graph(s)
     return step_graph(step, s, n_slices)
-
-
-def product_part(step: str, s: SnapSettings) -> list[str]:
-    """The products inside a step's ``.snap`` folder: one per subswath, or the merged one."""
-    return list(s.subswaths) if step in PER_SUBSWATH else [MERGED]

@@ -1,14 +1,17 @@
 """``isslide snap-graph``: print the gpt graph XML a rule runs, for a config and a step.
 
     isslide snap-graph --configfile config/isslide.yaml --step goldstein
-    isslide snap-graph --configfile config/isslide.yaml --fused
+    isslide snap-graph --configfile config/isslide.yaml --step goldstein --snap-version 14
+    isslide snap-graph --configfile my.yaml --fused       # snap.recipe esa only
 
 File paths are ``${name}`` placeholders that the rule binds with ``gpt -P<name>=<value>``; the
-list of placeholders goes to stderr, the XML alone to stdout.
+list of placeholders goes to stderr, the XML alone to stdout. The SNAP version is
+``--snap-version``, else ``snap.version``, else asked of ``snap.gpt`` (``gpt --diag``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 from ..config import load_config
@@ -34,10 +37,16 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--slices", type=int, default=1, help="products per date for calibrate (>1: SliceAssembly)"
     )
+    p.add_argument(
+        "--snap-version",
+        type=int,
+        default=None,
+        help="SNAP major version to write the graph for (default: snap.version, else gpt --diag)",
+    )
     p.set_defaults(func=cmd_snap_graph)
 
 
-def settings_for(config: dict, stack: str | None) -> SnapSettings:
+def settings_for(config: dict, stack: str | None, version: int | None = None) -> SnapSettings:
     stacks = config["stacks"]
     if stack is None:
         real = [n for n, st in stacks.items() if st.get("source") == "products"]
@@ -53,7 +62,20 @@ def settings_for(config: dict, stack: str | None) -> SnapSettings:
         "snap": config["snap"],
         "stack": {k: st.get(k) for k in ("subswaths", "aoi", "track", "pass")},
     }
-    return SnapSettings.from_params(params)
+    if version is not None:
+        params["snap_install"] = {"version": version}  # refused if snap.version disagrees
+    settings = SnapSettings.from_params(params)
+    if settings.version is None:
+        from .install import probe, resolve_version
+
+        try:
+            found = probe(settings.gpt)
+        except IsslideError as exc:
+            if "not found" not in str(exc) and "not an executable" not in str(exc):
+                raise
+            return settings  # graphs that need the version say so (require_version)
+        settings = dataclasses.replace(settings, version=resolve_version(None, found)[0])
+    return settings
 
 
 def cmd_snap_graph(args) -> int:
@@ -62,7 +84,7 @@ def cmd_snap_graph(args) -> int:
     if args.slices < 1:
         raise IsslideError("--slices: at least 1")
     config = load_config(args.configfile)
-    settings = settings_for(config, args.stack)
+    settings = settings_for(config, args.stack, args.snap_version)
     graph = build_graph(
         args.step or "terrain_correct", settings, n_slices=args.slices, fused=args.fused
     )

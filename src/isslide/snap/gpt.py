@@ -2,11 +2,16 @@
 
 The command is an argument list (never a shell string)::
 
-    gpt <graph.xml> -P<name>=<value>... -c <cache> -q <threads> -x -e [-D<property>=<value>...]
+    gpt [-J-Xmx<heap>M] <graph.xml> -P<name>=<value>... -c <cache>M -q <threads> -e [-D<p>=<v>...]
 
-``-c`` (tile cache) comes from the job's ``resources.mem_mb`` times ``snap.cache_fraction``,
-``-q`` (parallelism) from the job's threads; ``-x`` clears the tile cache after each row of tiles
-(lower memory), ``-e`` prints full error messages. gpt's output goes to the rule's log.
+Memory (:func:`memory_plan`): the Java heap is ``snap.heap_fraction`` of the job's
+``resources.mem_mb``, passed as ``-J-Xmx`` (install4j's pass-through, checked at planning);
+with ``heap_fraction: null`` it is whatever ``gpt.vmoptions`` sets, read from ``gpt --diag``. The
+tile cache ``-c`` is ``snap.cache_fraction`` of that heap, so it always stays below it. ``-q`` is
+the job's threads, ``-e`` prints full error messages. No ``-x``: gpt applies it only to a Write
+node it appends itself, and isslide's graphs have their own (their Write parameters say
+``writeEntireTileRows``/``clearCacheAfterRowWrite``). ``-P`` values are XML-escaped (gpt pastes
+them into the graph text before parsing it). gpt's output goes to the rule's log.
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ import shutil
 import signal
 import subprocess
 from collections import deque
+from dataclasses import dataclass
 
 from ..errors import IsslideError
 from .chain import Graph
-from .xmlgraph import check_bindings, to_xml
+from .xmlgraph import check_bindings, escape_binding, to_xml
 
 log = logging.getLogger("isslide.snap")
 
@@ -33,14 +39,66 @@ KILLED = {-signal.SIGKILL, 128 + signal.SIGKILL}  # -9 from Python, 137 from a s
 _UNKNOWN = re.compile(r"Unknown element '?\"?([A-Za-z0-9_.]+)")
 
 
-def cache_size(resources: dict | None, fraction: float) -> str:
-    """gpt ``-c``: a fraction of the job's memory (MiB), at least 256M; 1024M without mem_mb."""
+MIN_CACHE_MB = 256
+MIN_HEAP_MB = 2 * MIN_CACHE_MB
+DEFAULT_CACHE_MB = 1024  # when neither the job's memory nor gpt's heap is known
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    heap_mb: int | None  # -J-Xmx, None: gpt.vmoptions' heap
+    cache_mb: int  # -c
+    note: str  # one line for the log
+
+    @property
+    def cache(self) -> str:
+        return f"{self.cache_mb}M"
+
+
+def memory_plan(
+    resources: dict | None,
+    heap_fraction: float | None,
+    cache_fraction: float,
+    vm_heap_mb: float | None = None,
+) -> MemoryPlan:
+    """Java heap and tile cache of one gpt run (pure function; see the module docstring)."""
     mem = (resources or {}).get("mem_mb")
     try:
         mem = int(mem)
     except (TypeError, ValueError):
-        return "1024M"
-    return f"{max(256, int(mem * fraction))}M"
+        mem = None
+    if heap_fraction is not None and mem:
+        heap = int(mem * heap_fraction)
+        if heap < MIN_HEAP_MB:
+            raise IsslideError(
+                f"resources.mem_mb: {mem} MB gives a Java heap of {heap} MB (snap.heap_fraction "
+                f"{heap_fraction}); gpt needs at least {MIN_HEAP_MB} MB, give the rule more mem_mb"
+            )
+        cache = max(MIN_CACHE_MB, int(heap * cache_fraction))
+        note = (
+            f"Java heap -J-Xmx{heap}M (snap.heap_fraction {heap_fraction} of mem_mb {mem}), tile "
+            f"cache -c {cache}M (snap.cache_fraction {cache_fraction} of the heap)"
+        )
+        return MemoryPlan(heap, cache, note)
+    if vm_heap_mb:
+        cache = max(MIN_CACHE_MB, int(vm_heap_mb * cache_fraction))
+        if cache >= vm_heap_mb:
+            raise IsslideError(
+                f"gpt.vmoptions: the Java heap ({vm_heap_mb:.0f} MB, gpt --diag) leaves no room "
+                f"for a {cache} MB tile cache; raise -Xmx in <SNAP>/bin/gpt.vmoptions"
+            )
+        note = (
+            f"Java heap {vm_heap_mb:.0f} MB from gpt.vmoptions (gpt --diag), tile cache -c "
+            f"{cache}M (snap.cache_fraction {cache_fraction} of the heap)"
+        )
+        if mem and vm_heap_mb > mem:
+            note += (
+                f"; WARNING: that heap exceeds the job's mem_mb {mem}, the JVM may be killed "
+                "(set snap.heap_fraction, or lower -Xmx)"
+            )
+        return MemoryPlan(None, cache, note)
+    note = f"Java heap unknown (gpt.vmoptions), tile cache -c {DEFAULT_CACHE_MB}M (default)"
+    return MemoryPlan(None, DEFAULT_CACHE_MB, note)
 
 
 def gpt_command(
@@ -50,11 +108,12 @@ def gpt_command(
     *,
     cache: str,
     threads: int,
+    heap_mb: int | None = None,
     properties: dict | None = None,
 ) -> list[str]:
-    args = [gpt, str(graph_file)]
-    args += [f"-P{key}={bindings[key]}" for key in sorted(bindings)]
-    args += ["-c", str(cache), "-q", str(max(1, int(threads))), "-x", "-e"]
+    args = [gpt, *([f"-J-Xmx{heap_mb}M"] if heap_mb else []), str(graph_file)]
+    args += [f"-P{key}={escape_binding(bindings[key])}" for key in sorted(bindings)]
+    args += ["-c", str(cache), "-q", str(max(1, int(threads))), "-e"]
     args += [f"-D{key}={value}" for key, value in sorted((properties or {}).items())]
     return args
 
@@ -75,17 +134,17 @@ def failure(returncode: int, output: str, *, graph: str, cache: str, version: in
     """The advice for a failed gpt run (pure function of its exit status and output)."""
     if returncode in KILLED:
         return IsslideError(
-            f"gpt was killed (exit {returncode}) running {graph}, most likely out of memory: raise "
-            "-Xmx in <SNAP>/bin/gpt.vmoptions, or lower snap.cache_fraction (now -c "
-            f"{cache}), or give the rule more mem_mb"
+            f"gpt was killed (exit {returncode}) running {graph}, most likely out of memory: give "
+            f"the rule more mem_mb, or lower snap.heap_fraction / snap.cache_fraction (now -c "
+            f"{cache}; with heap_fraction null: -Xmx in <SNAP>/bin/gpt.vmoptions)"
         )
     m = _UNKNOWN.search(output)
     if m or "Unknown element" in output:
         element = m.group(1) if m else "?"
         return IsslideError(
             f"gpt rejected the graph element '{element}' of {graph} (Unknown element): SNAP version "
-            f"mismatch; set snap.version to your SNAP's major version (now {version}; "
-            "'gpt --diag' prints it) or update SNAP"
+            f"mismatch, the graph was written for SNAP {version}; set snap.version null (detect it "
+            "with 'gpt --diag') or to your SNAP's major version"
         )
     low = output.lower()
     if "no valid orbit file found" in low or ("orbit file" in low and "not found" in low):
@@ -131,8 +190,9 @@ def run_gpt(
     threads: int,
     resources: dict | None,
     cache_fraction: float = 0.5,
+    heap_fraction: float | None = 0.75,
     properties: dict | None = None,
-    version: int = 10,
+    version: int | None = None,
 ) -> list[str]:
     """Write the graph to ``workdir/graph.xml``, run gpt, check its Write targets; return them."""
     xml = to_xml(graph)
@@ -141,9 +201,21 @@ def run_gpt(
     graph_file = os.path.join(workdir, "graph.xml")
     with open(graph_file, "w") as fh:
         fh.write(xml)
-    cache = cache_size(resources, cache_fraction)
+    vm_heap = None
+    if heap_fraction is None:
+        from .install import probe
+
+        vm_heap = probe(gpt).max_memory_mb
+    plan = memory_plan(resources, heap_fraction, cache_fraction, vm_heap)
+    log.info("gpt memory: %s", plan.note)
     args = gpt_command(
-        executable, graph_file, bindings, cache=cache, threads=threads, properties=properties
+        executable,
+        graph_file,
+        bindings,
+        cache=plan.cache,
+        threads=threads,
+        heap_mb=plan.heap_mb,
+        properties=properties,
     )
     log.info("running: %s", " ".join(args))
     tail: deque[str] = deque(maxlen=400)
@@ -159,7 +231,9 @@ def run_gpt(
         tail.append(line)
     returncode = proc.wait()
     if returncode != 0:
-        raise failure(returncode, "".join(tail), graph=graph.name, cache=cache, version=version)
+        raise failure(
+            returncode, "".join(tail), graph=graph.name, cache=plan.cache, version=version
+        )
     targets = [bindings[name] for name in graph.targets]
     check_products(targets)
     return targets

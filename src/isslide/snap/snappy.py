@@ -3,7 +3,9 @@
 Each node becomes ``GPF.createProduct(operator, parameters, sources)`` with the node's own
 parameters (the dictionaries of :mod:`isslide.snap.chain`, placeholders bound), Read nodes
 ``ProductIO.readProduct`` and Write nodes ``ProductIO.writeProduct``: exactly the chain the gpt
-XML describes. esa_snappy is imported only here, only when this runner is chosen.
+XML describes. BandMaths' nested ``targetBands`` become an array of
+``BandMathsOp$BandDescriptor`` (the Java type gpt builds from the XML). esa_snappy is imported
+only here, only when this runner is chosen.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from .xmlgraph import format_value
 log = logging.getLogger("isslide.snap")
 
 PRODUCT_CLASS = "org.esa.snap.core.datamodel.Product"
+BAND_DESCRIPTOR_CLASS = "org.esa.snap.core.gpf.common.BandMathsOp$BandDescriptor"
 
 
 def import_snappy():
@@ -39,9 +42,25 @@ def java_value(value):
 
 
 def bind(value, bindings: dict):
+    if isinstance(value, dict):
+        return {k: bind(v, bindings) for k, v in value.items()}
     if isinstance(value, str) and "${" in value:
         return Template(value).substitute(bindings)
     return value
+
+
+def band_descriptors(snappy, target_bands: dict):
+    """``{"targetBand": {...}}`` (one band, as the XML nests it) -> a Java BandDescriptor[]."""
+    specs = target_bands["targetBand"]
+    specs = specs if isinstance(specs, list) else [specs]
+    descriptor = snappy.jpy.get_type(BAND_DESCRIPTOR_CLASS)
+    array = snappy.jpy.array(BAND_DESCRIPTOR_CLASS, len(specs))
+    for k, spec in enumerate(specs):
+        d = descriptor()
+        for key, value in spec.items():
+            setattr(d, key, value)
+        array[k] = d
+    return array
 
 
 def run_graph(graph: Graph, bindings: dict) -> list[str]:
@@ -60,7 +79,13 @@ def run_graph(graph: Graph, bindings: dict) -> list[str]:
         else:
             hashmap = snappy.HashMap()
             for key, value in params.items():
-                hashmap.put(key, java_value(value))
+                if key == "targetBands":
+                    hashmap.put(key, band_descriptors(snappy, value))
+                elif isinstance(value, dict):
+                    if value:
+                        raise IsslideError(f"esa_snappy: nested parameter {key} not supported")
+                else:
+                    hashmap.put(key, java_value(value))
             sources = [products[s] for s in node.sources]
             if len(sources) == 1:
                 products[node.id] = snappy.GPF.createProduct(node.operator, hashmap, sources[0])

@@ -6,7 +6,8 @@ Every intermediate product is a folder ``X.snap/`` written by one gpt graph (see
 * ``calibrated/{date}.snap``, ``orbit/{date}.snap``, ``{pair}/coregistered.snap``: one
   BEAM-DIMAP product per subswath, ``IW1.dim`` + ``IW1.data/`` (and IW2, IW3);
 * ``{pair}/interferogram.snap``, ``topo_removed.snap``, ``goldstein.snap``, ``multilooked.snap``:
-  the merged product, ``product.dim`` + ``product.data/``.
+  the merged product, ``product.dim`` + ``product.data/`` (``snap.recipe: esa``), or again one
+  product per subswath (``snap.recipe: isslide``, which has no ``topo_removed.snap``).
 
 Each folder is written as ``X.snap.tmp-<pid>`` (with the graph it ran, ``graph.xml``) and renamed
 to ``X.snap`` once gpt succeeded and every product has data, so a failed job leaves nothing that
@@ -18,19 +19,30 @@ GeoTIFFs and removes it after the export. With ``snap.fuse`` the Snakemake rules
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
 import tempfile
 
 from ..errors import IsslideError
-from . import chain, export, gpt, orbits, snappy
+from . import chain, dimap, export, gpt, install, orbits, snappy
 
 log = logging.getLogger("isslide.snap")
 
 
 def settings_of(params: dict) -> chain.SnapSettings:
-    return chain.SnapSettings.from_params(params)
+    """The job's settings; the SNAP version detected at planning (``params["snap_install"]``),
+    else the configured one, else asked of gpt now (a job planned elsewhere)."""
+    s = chain.SnapSettings.from_params(params)
+    if s.version is None:
+        found = install.probe(s.gpt)
+        version, warnings = install.resolve_version(None, found)
+        for line in warnings:
+            log.warning("%s", line)
+        s = dataclasses.replace(s, version=version)
+    log.info("SNAP %d, recipe %s", s.version, s.recipe)
+    return s
 
 
 def product_file(folder: str, part: str) -> str:
@@ -88,6 +100,7 @@ def execute(
         threads=threads,
         resources=resources,
         cache_fraction=s.cache_fraction,
+        heap_fraction=s.heap_fraction,
         properties=properties,
         version=s.version,
     )
@@ -111,9 +124,7 @@ def _as_list(value) -> list[str]:
 def _staged_step(step, graph, bindings, outputs, s, threads, resources):
     with staged(outputs["product"]) as tmp:
         for part in chain.product_part(step, s):
-            bindings[f"out_{part}" if part != chain.MERGED else "out"] = os.path.abspath(
-                product_file(tmp, part)
-            )
+            bindings[chain.out_name(part)] = os.path.abspath(product_file(tmp, part))
         execute(graph, bindings, s, tmp, threads, resources)
 
 
@@ -136,7 +147,7 @@ def apply_orbit(*, inputs, outputs, params, threads=1, resources=None):
         [product_file(folder, p) for p in parts],
         s.orbit_type,
         s.orbit_directory,
-        s.orbit_continue_on_fail,
+        s.continue_on_fail,
     )
     bindings = {f"in_{p}": os.path.abspath(product_file(folder, p)) for p in parts}
     graph = chain.step_graph("apply_orbit", s)
@@ -166,17 +177,21 @@ def interferogram(*, inputs, outputs, params, threads=1, resources=None):
         for p in input_parts(folder, s, "coregister")
     }
     graph = chain.step_graph("interferogram", s)
+    bindings.update({k: v for k, v in _dem_binding(inputs, s).items() if k in graph.placeholders})
     _staged_step("interferogram", graph, bindings, outputs, s, threads, resources)
 
 
-def _merged_step(step: str):
-    previous = chain.STEPS[chain.STEPS.index(step) - 1]
+def _pair_step(step: str):
+    """A per-pair step reading the previous step's product (merged or per subswath)."""
 
     def run(*, inputs, outputs, params, threads=1, resources=None):
         s = settings_of(params)
         folder = inputs["product"]
-        (part,) = input_parts(folder, s, previous)
-        bindings = {"in": os.path.abspath(product_file(folder, part))}
+        previous = chain.previous_step(step, s.chain)
+        bindings = {
+            chain.in_name(p): os.path.abspath(product_file(folder, p))
+            for p in input_parts(folder, s, previous)
+        }
         graph = chain.step_graph(step, s)
         bindings.update(
             {k: v for k, v in _dem_binding(inputs, s).items() if k in graph.placeholders}
@@ -187,30 +202,56 @@ def _merged_step(step: str):
     return run
 
 
+def _isslide_terrain_correct(inputs, s, tmp) -> tuple[chain.Graph, dict, list[dict]]:
+    """isslide recipe: per subswath, BandMaths on the multilooked product's own i/q bands."""
+    graph = chain.step_graph("terrain_correct", s)
+    bindings, parts = {}, []
+    for part in input_parts(inputs["product"], s, "multilook"):
+        dim = product_file(inputs["product"], part)
+        i_band, q_band, _ = export.interferogram_bands(dimap.bands(dim), dim)
+        bindings.update(
+            {
+                f"in_{part}": os.path.abspath(dim),
+                f"i_{part}": i_band.name,
+                f"q_{part}": q_band.name,
+                f"out_coh_{part}": os.path.join(tmp, f"coherence_{part}.dim"),
+                f"out_phase_{part}": os.path.join(tmp, f"phase_{part}.dim"),
+            }
+        )
+        parts.append(
+            {"coherence": bindings[f"out_coh_{part}"], "phase": bindings[f"out_phase_{part}"]}
+        )
+    return graph, bindings, parts
+
+
 def terrain_correct(*, inputs, outputs, params, threads=1, resources=None):
     s = settings_of(params)
-    if "reference" in inputs and "secondary" in inputs:
-        graph = chain.fused_graph(s)
-        bindings = _pair_bindings(inputs, s)
-    elif "product" in inputs:
-        graph = chain.step_graph("terrain_correct", s)
-        (part,) = input_parts(inputs["product"], s, "multilook")
-        bindings = {"in": os.path.abspath(product_file(inputs["product"], part))}
-    else:
-        raise IsslideError(
-            "terrain_correct: expected a multilooked product or, with snap.fuse, the reference and "
-            "secondary orbit products as inputs"
-        )
-    bindings.update(_dem_binding(inputs, s))
     out_dir = os.path.dirname(os.path.abspath(outputs["coherence"]))
     os.makedirs(out_dir, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".snap-terrain-correct-", dir=out_dir)
     try:
-        bindings["out"] = os.path.join(tmp, "product.dim")
+        parts = None  # esa: one complex product, bound to ``out``
+        if "reference" in inputs and "secondary" in inputs:
+            graph = chain.fused_graph(s)
+            bindings = _pair_bindings(inputs, s)
+        elif "product" in inputs and s.chain.phase_by_bandmaths:
+            graph, bindings, parts = _isslide_terrain_correct(inputs, s, tmp)
+        elif "product" in inputs:
+            graph = chain.step_graph("terrain_correct", s)
+            (part,) = input_parts(inputs["product"], s, "multilook")
+            bindings = {"in": os.path.abspath(product_file(inputs["product"], part))}
+        else:
+            raise IsslideError(
+                "terrain_correct: expected a multilooked product or, with snap.fuse, the "
+                "reference and secondary orbit products as inputs"
+            )
+        bindings.update(_dem_binding(inputs, s))
+        if parts is None:
+            bindings["out"] = os.path.join(tmp, "product.dim")
+            parts = [{"complex": bindings["out"]}]
         execute(graph, bindings, s, tmp, threads, resources)
-        bounds = export.aoi_bounds(s.aoi)
-        export.export_interferogram(
-            bindings["out"], outputs, spacing_deg=s.spacing_deg, bounds=bounds
+        export.export_parts(
+            parts, outputs, spacing_deg=s.spacing_deg, bounds=export.aoi_bounds(s.aoi)
         )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -221,8 +262,8 @@ STEP_FUNCTIONS = {
     "apply_orbit": apply_orbit,
     "coregister": coregister,
     "interferogram": interferogram,
-    "remove_topographic_phase": _merged_step("remove_topographic_phase"),
-    "goldstein": _merged_step("goldstein"),
-    "multilook": _merged_step("multilook"),
+    "remove_topographic_phase": _pair_step("remove_topographic_phase"),
+    "goldstein": _pair_step("goldstein"),
+    "multilook": _pair_step("multilook"),
     "terrain_correct": terrain_correct,
 }

@@ -2,12 +2,18 @@
 
 The layout is that of graphs saved by SNAP's Graph Builder: ``<graph><version>1.0</version>``,
 one ``<node id>`` per operator with ``<operator>``, ``<sources>`` (``sourceProduct``,
-``sourceProduct.1``, ... each with a ``refid``) and ``<parameters>``.
+``sourceProduct.1``, ... each with a ``refid``) and ``<parameters>``; a parameter whose value is
+a dict becomes nested elements (BandMaths ``<targetBands><targetBand>...``).
+
+gpt substitutes ``-P`` values into the graph text *before* parsing the XML (snap-engine
+``GraphIO.read`` wraps the file in ceres' ``TemplateReader``, 10.0.0-14.0.0), so a value is
+pasted verbatim: :func:`escape_binding` makes ``&``, ``<`` and ``>`` in paths XML-safe.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from xml.sax.saxutils import escape
 
 from ..errors import IsslideError
 from .chain import Graph, placeholders_in
@@ -26,6 +32,20 @@ def format_value(value) -> str:
     return str(value)
 
 
+def _parameters(parent: ET.Element, params: dict) -> None:
+    for key, value in params.items():
+        child = ET.SubElement(parent, key)
+        if isinstance(value, dict):
+            _parameters(child, value)
+        else:
+            child.text = format_value(value)
+
+
+def escape_binding(value) -> str:
+    """A ``-P`` value as it must appear in the graph text gpt parses (element content)."""
+    return escape(str(value))
+
+
 def to_element(graph: Graph) -> ET.Element:
     root = ET.Element("graph", id=graph.name)
     ET.SubElement(root, "version").text = "1.0"
@@ -36,8 +56,7 @@ def to_element(graph: Graph) -> ET.Element:
         for k, src in enumerate(node.sources):
             ET.SubElement(sources, "sourceProduct" if k == 0 else f"sourceProduct.{k}", refid=src)
         params = ET.SubElement(el, "parameters", {"class": PARAMETERS_CLASS})
-        for key, value in node.params.items():
-            ET.SubElement(params, key).text = format_value(value)
+        _parameters(params, node.params)
     return root
 
 
