@@ -15,7 +15,9 @@ from snakemake.utils import validate
 
 from isslide.config import check_config
 from isslide.errors import IsslideError
-from isslide.plan import fmt, plan_stacks
+from isslide.plan import annotation_stem as _annotation_stem
+from isslide.plan import fmt
+from isslide.preflight import preflight, stages_needed
 
 
 def _configfile_name():
@@ -36,8 +38,19 @@ except IsslideError as exc:
 
 validate(config, "../schemas/config.schema.yaml")
 
+
+
+def _requested_stages():
+    """The stages this invocation can reach (targets, --target-jobs rules, --until)."""
+    settings = getattr(workflow, "dag_settings", None)
+    targets = set(getattr(settings, "targets", ()) or ())
+    targets |= {str(j).split(":")[0] for j in getattr(settings, "target_jobs", ()) or ()}
+    return stages_needed(targets, getattr(settings, "until", ()) or ())
+
+
+# Every check that can be made before the first job (the same as `isslide check-config`).
 try:
-    PLAN = plan_stacks(config, base=os.getcwd())
+    PLAN = preflight(config, base=os.getcwd(), stages=_requested_stages())
 except IsslideError as exc:
     _fail(exc)
 
@@ -85,7 +98,7 @@ def interferogram_targets():
 
 def annotation_stem(stack, delay, reference, secondary):
     """The annotation file of a pair, without extension (a pattern when given wildcards)."""
-    return f"{ANNOTATIONS}/{stack}/{delay}d/{reference}_{secondary}"
+    return _annotation_stem(ANNOTATIONS, stack, delay, reference, secondary)
 
 
 def stack_dates(stack):
@@ -268,6 +281,7 @@ def rasterize_input(wildcards):
         "annotation": annotation_inputs(wildcards),
         "layover_shadow": f"{pair}/layover_shadow.tif",
         "coherence": f"{pair}/coherence.tif",
+        "phase": f"{pair}/phase.tif",
     }
 
 
@@ -364,19 +378,11 @@ def dataset_targets():
 # --- training and evaluation stage ----------------------------------------------------------
 
 
-from isslide.models import REGISTRY, get_spec, model_training_config
+from isslide.models import REGISTRY, model_training_config
 
 STORE_DIR = "results/dataset/ready"
 MODELS_DIR = "results/models"
 EVAL_DIR = "results/evaluation"
-
-try:
-    for _name in list(config["training"]["models"]) + list(
-        config["training"]["per_model"]
-    ):
-        get_spec(_name)
-except IsslideError as exc:
-    _fail(exc)
 
 
 wildcard_constraints:
