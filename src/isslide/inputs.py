@@ -174,6 +174,14 @@ def _looks_lonlat(bbox) -> bool:
     return -180 <= bbox[0] <= bbox[2] <= 180 and -90 <= bbox[1] <= bbox[3] <= 90
 
 
+def _area_of_use(crs):
+    """The CRS's area of use; a .prj in ESRI WKT carries none, its EPSG equivalent does."""
+    if crs.area_of_use is not None:
+        return crs.area_of_use
+    code = crs.to_epsg(min_confidence=70)
+    return _crs(f"EPSG:{code}").area_of_use if code else None
+
+
 def check_annotation_layer(path: str, aoi: tuple | None = None, aoi_key: str = "") -> None:
     """The planning-time check of one annotation file: complete, with a CRS, and its polygons
     where that CRS is used (a wrong ``.prj``, such as EPSG:2154 declared on lon/lat data, puts
@@ -190,7 +198,7 @@ def check_annotation_layer(path: str, aoi: tuple | None = None, aoi_key: str = "
 
     w, s, e, n = Transformer.from_crs(crs, 4326, always_xy=True).transform_bounds(*bbox)
     name = crs.to_string()
-    area = crs.area_of_use
+    area = _area_of_use(crs)
     if area is not None and not _overlaps((w, s, e, n), area.bounds):
         hint = (
             "its coordinates look like longitude/latitude: declare EPSG:4326 (save the layer "

@@ -22,8 +22,9 @@ Checks, in pipeline order (the first problem found is raised as one line
   ``training.weights.backbone``, ``evaluation.reference_table``.
 
 Annotation and training files are needed only by the dataset and training stages: when the targets
-asked for stop before them (``snakemake --until terrain_correct``, or interferogram paths), those
-checks are skipped, so interferograms can be computed before they are annotated.
+asked for stop before them (``snakemake --until terrain_correct``, or interferogram paths; read by
+:func:`stages_from_command_line`), those checks are skipped, so interferograms can be computed
+before they are annotated.
 """
 
 from __future__ import annotations
@@ -96,6 +97,25 @@ def stages_needed(targets=(), until=()) -> set[str]:
             return set(STAGES)
         reach.add(stage)
     return reach
+
+
+def stages_from_command_line(argv: list[str]) -> set[str] | None:
+    """The stages a ``snakemake`` command line can reach (its targets, ``--until``,
+    ``--target-jobs``), or None (everything) when ``argv`` is not one Snakemake's parser reads.
+
+    The Snakefile is parsed before Snakemake hands the targets to the workflow, so they are read
+    from the command line itself, with Snakemake's own argument parser.
+    """
+    try:
+        from snakemake.cli import get_argument_parser
+
+        args, _ = get_argument_parser().parse_known_args(list(argv[1:]))
+    except BaseException:  # argparse exits on what it cannot read: check everything
+        return None
+    targets = set(getattr(args, "targets", None) or ())
+    for job in getattr(args, "target_jobs", None) or ():  # TargetSpec, or 'rule:wildcards'
+        targets.add(getattr(job, "rulename", None) or str(job).split(":")[0])
+    return stages_needed(targets, set(getattr(args, "until", None) or ()))
 
 
 # --- zones ---------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from isslide.config import check_config
 from isslide.errors import IsslideError
 from isslide.plan import annotation_stem as _annotation_stem
 from isslide.plan import fmt
-from isslide.preflight import preflight, stages_needed
+from isslide.preflight import preflight, stages_from_command_line
 
 
 def _configfile_name():
@@ -40,17 +40,9 @@ validate(config, "../schemas/config.schema.yaml")
 
 
 
-def _requested_stages():
-    """The stages this invocation can reach (targets, --target-jobs rules, --until)."""
-    settings = getattr(workflow, "dag_settings", None)
-    targets = set(getattr(settings, "targets", ()) or ())
-    targets |= {str(j).split(":")[0] for j in getattr(settings, "target_jobs", ()) or ()}
-    return stages_needed(targets, getattr(settings, "until", ()) or ())
-
-
 # Every check that can be made before the first job (the same as `isslide check-config`).
 try:
-    PLAN = preflight(config, base=os.getcwd(), stages=_requested_stages())
+    PLAN = preflight(config, base=os.getcwd(), stages=stages_from_command_line(sys.argv))
 except IsslideError as exc:
     _fail(exc)
 

@@ -141,9 +141,10 @@ def atomic_path(path: str, suffix: str = ""):
         dir=directory, prefix=".part-", suffix=suffix or os.path.splitext(path)[1]
     )
     os.close(fd)
-    os.chmod(tmp, file_mode())  # mkstemp makes 0600; outputs follow the umask
     try:
         yield tmp
+        # outputs follow the umask: mkstemp makes 0600, and SQLite (GeoPackage) 0644
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
