@@ -174,6 +174,14 @@ def _looks_lonlat(bbox) -> bool:
     return -180 <= bbox[0] <= bbox[2] <= 180 and -90 <= bbox[1] <= bbox[3] <= 90
 
 
+@functools.lru_cache(maxsize=64)
+def _to_lonlat(crs):
+    """A transformer to EPSG:4326 lon/lat (one per CRS: creating one costs tens of ms)."""
+    from pyproj import Transformer
+
+    return Transformer.from_crs(crs, 4326, always_xy=True)
+
+
 def _area_of_use(crs):
     """The CRS's area of use; a .prj in ESRI WKT carries none, its EPSG equivalent does."""
     if crs.area_of_use is not None:
@@ -194,9 +202,7 @@ def check_annotation_layer(path: str, aoi: tuple | None = None, aoi_key: str = "
         )
     if bbox is None:
         return
-    from pyproj import Transformer
-
-    w, s, e, n = Transformer.from_crs(crs, 4326, always_xy=True).transform_bounds(*bbox)
+    w, s, e, n = _to_lonlat(crs).transform_bounds(*bbox)
     name = crs.to_string()
     area = _area_of_use(crs)
     if area is not None and not _overlaps((w, s, e, n), area.bounds):

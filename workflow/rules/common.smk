@@ -39,10 +39,11 @@ except IsslideError as exc:
 validate(config, "../schemas/config.schema.yaml")
 
 
-
 # Every check that can be made before the first job (the same as `isslide check-config`).
 try:
-    PLAN = preflight(config, base=os.getcwd(), stages=stages_from_command_line(sys.argv))
+    PLAN = preflight(
+        config, base=os.getcwd(), stages=stages_from_command_line(sys.argv)
+    )
 except IsslideError as exc:
     _fail(exc)
 

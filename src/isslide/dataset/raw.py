@@ -176,8 +176,15 @@ def counts_table(counts: dict) -> pd.DataFrame:
 
 
 def write_manifest(
-    index_path: str, raw_dirs: list[str], centres_paths: dict[str, str], out_json: str, out_csv: str
+    index_path: str,
+    raw_dirs: list[str],
+    centres_paths: dict[str, str],
+    out_json: str,
+    out_csv: str,
+    notes: list[str] | None = None,
 ) -> dict:
+    """Write the dataset counts; ``notes``: what the plan dropped or noted (missing acquisitions,
+    products ignored and why, duplicates used once), kept with the counts as ``planning_notes``."""
     from .centres import read_centres
 
     index = pd.read_csv(index_path, dtype={"reference": str, "secondary": str, "zone": str})
@@ -188,6 +195,7 @@ def write_manifest(
             manifests.append(json.load(fh))
     centres = {s: read_centres(p) for s, p in centres_paths.items()}
     counts = dataset_counts(index, manifests, centres)
+    counts["planning_notes"] = list(notes or [])
     write_json(out_json, counts)
     write_csv(out_csv, counts_table(counts))
     log.info(
