@@ -21,7 +21,6 @@ import contextlib
 import copy
 import io
 import os
-import pickle
 import shutil
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 import torch
@@ -735,13 +735,13 @@ def test_atomic_writers_follow_the_umask(tmp_path):
         "valid": np.ones((2, 4, 4), np.uint8),
         "sample_id": np.arange(2),
     }
+    grid = Affine(0.1, 0, 6, 0, -0.1, 45)
     for mask, want in ((0o002, 0o664), (0o022, 0o644), (0o077, 0o600)):
         d = tmp_path / f"m{mask:o}"
         with umask(mask):
             dio.write_json(str(d / "a.json"), {})
-            dio.write_csv(str(d / "a.csv"), __import__("pandas").DataFrame({"a": [1]}))
-            dio.write_raster(str(d / "a.tif"), np.zeros((3, 3), np.int32), Affine.identity(),
-                             dio.WGS84, 0)  # fmt: skip
+            dio.write_csv(str(d / "a.csv"), pd.DataFrame({"a": [1]}))
+            dio.write_raster(str(d / "a.tif"), np.zeros((3, 3), np.int32), grid, dio.WGS84, 0)
             with dio.atomic_dir(str(d / "folder")) as tmp:
                 Path(tmp, "x").write_text("x")
             store.write_store(str(d / "s.npz"), arrays)
@@ -771,7 +771,7 @@ def _planted_bytes(marker: Path) -> bytes:
     obj = _Planted()
     obj.marker = str(marker)
     buf = io.BytesIO()
-    torch.save({"x": obj}, buf, pickle_protocol=pickle.DEFAULT_PROTOCOL)
+    torch.save({"x": obj}, buf)
     return buf.getvalue()
 
 
