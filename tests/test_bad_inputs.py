@@ -373,7 +373,8 @@ CONFIG = [
     # --- more of our own
     Case("dem-missing", "own", "simulation.dem names no file",
          t(tiny(simulation={"dem": "dem/nowhere.tif"})), 1,
-         "simulation.dem: DEM file dem/nowhere.tif not found", doc='simulation.dem: DEM file'),
+         "dem/nowhere.tif: DEM file not found (simulation.dem)",
+         doc="DEM file not found (simulation.dem)"),
     Case("snap-simulated", "own", "backend snap with a simulated stack",
          t(tiny(backend="snap")), 1, "backend: snap processes Sentinel-1 products"),
     Case("unknown-key", "own", "a misspelled top-level key", t(tiny(delay=[6])), 1,

@@ -268,8 +268,8 @@ def check_files(config: dict, base: str) -> None:
     dem = config["simulation"]["dem"]
     if simulated and dem and not _exists(dem, base):
         raise IsslideError(
-            f"simulation.dem: DEM file {dem} not found; point it to a GeoTIFF or SRTM .hgt file "
-            "in EPSG:4326, or set simulation.dem: null for procedural relief"
+            f"{dem}: DEM file not found (simulation.dem); point it to a GeoTIFF or SRTM .hgt "
+            "file in EPSG:4326, or set simulation.dem: null for procedural relief"
         )
     ext = config["annotations"]["extension"]
     if simulated and ext != "shp":
