@@ -375,8 +375,10 @@ def test_raw_dataset_and_manifest(built, tmp_path):
     manifest = build_raw("demo", s["pairs"], raw)
     p = s["pairs"][0]
     d = os.path.join(raw, f"{p['delay']}d", f"{p['reference']}_{p['secondary']}")
-    assert os.path.samefile(os.path.join(d, "coherence.tif"), p["coherence"])
-    assert os.path.samefile(os.path.join(d, "labels.tif"), p["label"])
+    for name, src in (("coherence.tif", p["coherence"]), ("labels.tif", p["label"])):
+        # independent copies (never hard links) of the same bytes
+        assert not os.path.samefile(os.path.join(d, name), src)
+        assert open(os.path.join(d, name), "rb").read() == open(src, "rb").read()
     assert os.path.exists(os.path.join(d, "annotations", os.path.basename(p["annotation"])))
     entry = json.load(open(os.path.join(d, "manifest.json")))
     frame = gpd.read_file(p["annotation"])

@@ -43,7 +43,8 @@ def grid(tmp_path):
     ls[0:5, :] = 1  # layover
     ls[:, 75:] = 2  # shadow
     ls[55, 10] = 255  # nodata
-    coh = np.full((H, W), 0.5, np.float32)
+    # a varying coherence (a constant one is refused as an unusable interferogram)
+    coh = np.linspace(0.3, 0.7, H * W, dtype=np.float32).reshape(H, W)
     coh[50, 50] = -9999.0
     paths = {
         "layover": str(tmp_path / "layover_shadow.tif"),
@@ -199,7 +200,7 @@ def test_missing_annotation_file_policy(tmp_path, grid):
     out = str(tmp_path / "l.tif")
     missing = str(tmp_path / "none.shp")
     with pytest.raises(
-        IsslideError, match=r"none\.shp: no annotation file.*annotations.missing: no_motion"
+        IsslideError, match=r"none\.shp: annotation file not found.*annotations.missing: no_motion"
     ):
         rasterize_labels(missing, grid["layover"], grid["coherence"], out)
     assert not os.path.exists(out)

@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 from .config import load_config
-from .plan import plan_stacks
+from .preflight import preflight
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("plan", help="list the acquisitions and interferogram pairs a config plans")
     p.add_argument("--configfile", default="config/config.yaml")
     p.set_defaults(func=cmd_plan)
-    c = sub.add_parser("check-config", help="validate a config file against the schema")
+    c = sub.add_parser(
+        "check-config",
+        help="validate a config file and its input files (the checks the workflow makes first)",
+    )
     c.add_argument("--configfile", default="config/config.yaml")
     c.set_defaults(func=cmd_check)
 
 
 def cmd_check(args) -> int:
-    load_config(args.configfile)
+    config = load_config(args.configfile)
+    plans = preflight(config)
+    for stack in plans.values():
+        for line in stack.report():
+            print(f"warning: {line}")
     print(f"{args.configfile}: valid")
     return 0
 
@@ -24,7 +31,7 @@ def cmd_check(args) -> int:
 def cmd_plan(args) -> int:
     config = load_config(args.configfile)
     total = 0
-    for stack in plan_stacks(config).values():
+    for stack in preflight(config).values():
         print(
             f"stack {stack.name} ({stack.source}, track {stack.track}): {len(stack.dates)} acquisitions"
         )

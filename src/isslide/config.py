@@ -88,13 +88,22 @@ def _check_semantics(config: dict, source: str) -> None:
                 f"use multiples of {revisit}"
             )
     dates = config.get("dates", {})
-    try:
-        start = dt.date.fromisoformat(dates["start"])
-        end = dt.date.fromisoformat(dates["end"])
-    except (KeyError, ValueError) as exc:
-        raise IsslideError(f"{source}: dates: invalid date ({exc}); use YYYY-MM-DD") from None
+    parsed = {}
+    for key in ("start", "end"):
+        try:
+            parsed[key] = dt.date.fromisoformat(str(dates[key]))
+        except KeyError:
+            raise IsslideError(f"{source}: dates.{key}: missing; give a date YYYY-MM-DD") from None
+        except ValueError as exc:
+            raise IsslideError(
+                f"{source}: dates.{key}: {dates[key]!r} is not a valid date ({exc}); "
+                "use an existing calendar date, YYYY-MM-DD"
+            ) from None
+    start, end = parsed["start"], parsed["end"]
     if end < start:
-        raise IsslideError(f"{source}: dates.end {end} is before dates.start {start}")
+        raise IsslideError(
+            f"{source}: dates.end {end} is before dates.start {start}; swap them or fix the typo"
+        )
 
 
 def fill_defaults(config: dict, schema: dict | None = None) -> dict:

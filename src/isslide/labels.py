@@ -29,8 +29,18 @@ import shapely
 from rasterio.features import rasterize
 from shapely.geometry import box
 
-from .dataset.io import WGS84, Grid, check_same_grid, write_raster
+from .dataset.io import (
+    WGS84,
+    Grid,
+    check_same_grid,
+    maker_clause,
+    read_band,
+    remake_fix,
+    unreadable_raster,
+    write_raster,
+)
 from .errors import IsslideError
+from .inputs import check_shapefile, variant_hint
 
 log = logging.getLogger("isslide.labels")
 
@@ -102,26 +112,51 @@ def _polygonal(geom):
     return None
 
 
+def _all_outside(path, crs, frame, bounds, bounds_crs, extent) -> str:
+    """The message for a layer none of whose polygons falls on its interferogram, with the CRS
+    under which they would (a wrong .prj is the usual cause) or the other likely causes."""
+    raw = frame.to_crs(crs).geometry  # the coordinates as stored in the file
+    declared = crs.to_string()
+    candidates = [WGS84] + ([bounds_crs] if bounds_crs is not None else [])
+    for cand in candidates:
+        if cand == crs:
+            continue
+        moved = gpd.GeoSeries(raw.to_numpy(), crs=cand).to_crs(WGS84)
+        if moved.intersects(extent).any():
+            name = cand.to_string()
+            return (
+                f"{path}: all {len(frame)} polygons lie outside the interferogram's extent in the "
+                f"declared CRS {declared}, but fall inside it read as {name}: the layer's CRS "
+                f"(.prj) is wrong; save it with {name}"
+            )
+    w, s, e, n = frame.total_bounds
+    return (
+        f"{path}: all {len(frame)} polygons (lon {w:.4f}..{e:.4f}, lat {s:.4f}..{n:.4f}) lie "
+        f"outside the interferogram's extent {[round(float(b), 4) for b in bounds]}; check that "
+        f"they were drawn on this pair and that the layer's CRS ({declared}) is right"
+    )
+
+
 def read_annotations(
-    path: str, bounds: tuple[float, float, float, float] | None = None
+    path: str,
+    bounds: tuple[float, float, float, float] | None = None,
+    bounds_crs=WGS84,
 ) -> gpd.GeoDataFrame:
     """Read and validate one annotation layer; return polygons in EPSG:4326.
 
     Columns: ``id`` (int64), ``class``, ``confidence``, ``repetitions``, ``geometry``. Errors
-    (IsslideError, one line naming the file and field): missing file, no CRS, missing required
-    attribute, bad attribute value, non-polygon geometry. Warnings: invalid geometries repaired
-    with ``make_valid``, empty geometries dropped, polygons outside ``bounds`` (west, south,
-    east, north of the raster).
+    (IsslideError, one line naming the file and field): missing file, incomplete or truncated
+    shapefile, no CRS, missing required attribute, bad attribute value, non-polygon geometry,
+    every polygon outside ``bounds`` (west, south, east, north of the raster, in ``bounds_crs``;
+    the message suggests the CRS under which they would fall inside). Warnings: invalid
+    geometries repaired with ``make_valid``, empty geometries dropped, some polygons outside
+    ``bounds``.
     """
     if not os.path.exists(path):
-        raise IsslideError(f"{path}: annotation file not found")
+        hint = variant_hint(path)
+        raise IsslideError(f"{path}: annotation file not found" + (f", but {hint}" if hint else ""))
     if path.lower().endswith(".shp"):
-        stem = os.path.splitext(path)[0]
-        for side in (".shx", ".dbf"):
-            if not os.path.exists(stem + side):
-                raise IsslideError(
-                    f"{path}: shapefile lacks its {side} file; copy the whole shapefile"
-                )
+        check_shapefile(path)  # a truncated .shp reads as empty geometries: refuse it
     try:
         frame = gpd.read_file(path, engine="pyogrio")
     except Exception as exc:
@@ -193,7 +228,10 @@ def read_annotations(
         log.info("%s: reprojecting annotations from %s to EPSG:4326", path, out.crs.to_string())
         out = out.to_crs(WGS84)
     if bounds is not None and len(out):
-        outside = ~out.geometry.intersects(box(*bounds))
+        extent = gpd.GeoSeries([box(*bounds)], crs=bounds_crs).to_crs(WGS84).iloc[0]
+        outside = ~out.geometry.intersects(extent)
+        if outside.all():
+            raise IsslideError(_all_outside(path, frame.crs, out, bounds, bounds_crs, extent))
         if outside.any():
             lost = ", ".join(str(i) for i in out.loc[outside, "id"].tolist())
             _warn(
@@ -232,8 +270,11 @@ def phenomena_table(annotations: gpd.GeoDataFrame) -> dict[str, dict]:
 
 def read_phenomena(label_path: str) -> dict[int, dict]:
     """The id -> attributes table stored in a label raster."""
-    with rasterio.open(label_path) as src:
-        text = src.tags().get(TAG)
+    try:
+        with rasterio.open(label_path) as src:
+            text = src.tags().get(TAG)
+    except rasterio.errors.RasterioError as exc:
+        raise IsslideError(unreadable_raster(label_path, exc)) from None
     if text is None:
         raise IsslideError(
             f"{label_path}: no {TAG} tag; not a label raster made by isslide, rerun rasterize_labels"
@@ -241,20 +282,51 @@ def read_phenomena(label_path: str) -> dict[int, dict]:
     return {int(k): v for k, v in json.loads(text).items()}
 
 
+def check_band(path: str, data: np.ndarray, nodata, what: str) -> None:
+    """Refuse an interferogram band with no valid pixel (all NaN or nodata) or one value only:
+    it would silently give invalid or meaningless samples."""
+    ok = np.isfinite(data)
+    if nodata is not None:
+        ok &= data != nodata
+    full = os.path.abspath(path)
+    step = maker_clause(path)
+    if not ok.any():
+        raise IsslideError(
+            f"{full}: every pixel of the {what} is NaN or nodata{step}; the interferogram is "
+            f"unusable: check that step's inputs and log (AOI, subswaths, DEM coverage), then "
+            f"{remake_fix(path)}"
+        )
+    valid = data[ok]
+    if valid.min() == valid.max():
+        raise IsslideError(
+            f"{full}: the {what} has the single value {valid.flat[0]:g} on all {valid.size} valid "
+            f"pixels{step}; the interferogram is unusable: check that step's inputs and log, then "
+            f"{remake_fix(path)}"
+        )
+
+
 def invalid_mask(layover_path: str, coherence_path: str) -> tuple[np.ndarray, Grid]:
-    """True where the interferogram is unusable (layover, shadow, nodata)."""
+    """True where the interferogram is unusable (layover, shadow, nodata). A coherence with no
+    valid pixel or a single value is an error (:func:`check_band`)."""
     grid = Grid.of(layover_path)
     if grid.crs is None:
-        raise IsslideError(f"{layover_path}: raster has no CRS; rerun terrain_correct")
+        raise IsslideError(
+            f"{layover_path}: raster has no CRS{maker_clause(layover_path)}; "
+            f"{remake_fix(layover_path)}"
+        )
     check_same_grid(grid, layover_path, coherence_path)
-    with rasterio.open(layover_path) as src:
-        ls = src.read(1)
-    with rasterio.open(coherence_path) as src:
-        coh = src.read(1)
-        nodata = src.nodata
+    ls, _ = read_band(layover_path)
+    coh, nodata = read_band(coherence_path)
+    check_band(coherence_path, coh, nodata, "coherence")
     bad = (ls == 1) | (ls == 2) | (ls == 255) | ~np.isfinite(coh)
     if nodata is not None:
         bad |= coh == nodata
+    if bad.all():
+        raise IsslideError(
+            f"{os.path.abspath(layover_path)}: every pixel is layover, shadow or nodata"
+            f"{maker_clause(layover_path)}; the interferogram is unusable: check that step's "
+            f"inputs and log (AOI, DEM), then {remake_fix(layover_path)}"
+        )
     return bad, grid
 
 
@@ -291,19 +363,27 @@ def rasterize_labels(
     output: str,
     all_touched: bool | None = None,
     missing: str = "error",
+    phase: str | None = None,
 ) -> dict:
     """Write the label raster of one interferogram; return a small summary.
 
     ``all_touched`` None: the config schema's ``labels.all_touched`` default.
 
-    ``annotation`` None (or a path that does not exist) means no annotation file: allowed only
-    when ``missing`` is ``"no_motion"`` (all-background labels), an error otherwise.
+    ``annotation``: the expected annotation file; None or a path that does not exist means no
+    annotation file, allowed only when ``missing`` is ``"no_motion"`` (all-background labels), an
+    error otherwise, and always an error when a file of another extension or case stands there.
+    ``phase`` (the workflow gives it): checked like the coherence, so an interferogram with no
+    valid pixel, a single value or a corrupt file stops here, before the dataset.
     """
     if annotation is None or not os.path.exists(annotation):
+        hint = variant_hint(annotation) if annotation else ""
+        if hint:
+            raise IsslideError(f"{annotation}: annotation file not found, but {hint}")
         if missing != "no_motion":
             raise IsslideError(
-                f"{annotation or output}: no annotation file for this interferogram; add it, or set "
-                "annotations.missing: no_motion if it has no annotated motion"
+                f"{annotation or 'annotation'}: annotation file not found for the interferogram "
+                f"of {output}; add it, or set annotations.missing: no_motion if it has no "
+                "annotated motion"
             )
         log.info(
             "%s: no annotation file; no annotated motion (annotations.missing: no_motion)",
@@ -315,10 +395,13 @@ def rasterize_labels(
     else:
         annotations = None
     invalid, grid = invalid_mask(layover_shadow, coherence)
+    if phase is not None:
+        check_same_grid(grid, layover_shadow, phase)
+        check_band(phase, *read_band(phase), "phase")
     if annotations is None:
         t = grid.transform
         bounds = (t.c, t.f + t.e * grid.height, t.c + t.a * grid.width, t.f)
-        annotations = read_annotations(annotation, bounds=bounds)
+        annotations = read_annotations(annotation, bounds=bounds, bounds_crs=grid.crs)
     if all_touched is None:
         all_touched = default_all_touched()
     labels = burn(annotations, grid, all_touched)

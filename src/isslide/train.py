@@ -45,6 +45,7 @@ from tqdm import tqdm
 
 from .dataset.store import read_store
 from .errors import IsslideError
+from .files import file_mode
 from .models import build_model, count_parameters, get_spec
 
 log = logging.getLogger("isslide.train")
@@ -117,6 +118,7 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+    os.chmod(tmp, file_mode())  # outputs follow the umask (mkstemp makes 0600)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

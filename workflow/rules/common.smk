@@ -15,7 +15,9 @@ from snakemake.utils import validate
 
 from isslide.config import check_config
 from isslide.errors import IsslideError
-from isslide.plan import fmt, plan_stacks
+from isslide.plan import annotation_stem as _annotation_stem
+from isslide.plan import fmt
+from isslide.preflight import preflight, stages_from_command_line
 
 
 def _configfile_name():
@@ -36,8 +38,12 @@ except IsslideError as exc:
 
 validate(config, "../schemas/config.schema.yaml")
 
+
+# Every check that can be made before the first job (the same as `isslide check-config`).
 try:
-    PLAN = plan_stacks(config, base=os.getcwd())
+    PLAN = preflight(
+        config, base=os.getcwd(), stages=stages_from_command_line(sys.argv)
+    )
 except IsslideError as exc:
     _fail(exc)
 
@@ -105,7 +111,7 @@ def interferogram_targets():
 
 def annotation_stem(stack, delay, reference, secondary):
     """The annotation file of a pair, without extension (a pattern when given wildcards)."""
-    return f"{ANNOTATIONS}/{stack}/{delay}d/{reference}_{secondary}"
+    return _annotation_stem(ANNOTATIONS, stack, delay, reference, secondary)
 
 
 def stack_dates(stack):
@@ -297,6 +303,7 @@ def rasterize_input(wildcards):
         "annotation": annotation_inputs(wildcards),
         "layover_shadow": f"{pair}/layover_shadow.tif",
         "coherence": f"{pair}/coherence.tif",
+        "phase": f"{pair}/phase.tif",
     }
 
 
@@ -393,19 +400,11 @@ def dataset_targets():
 # --- training and evaluation stage ----------------------------------------------------------
 
 
-from isslide.models import REGISTRY, get_spec, model_training_config
+from isslide.models import REGISTRY, model_training_config
 
 STORE_DIR = "results/dataset/ready"
 MODELS_DIR = "results/models"
 EVAL_DIR = "results/evaluation"
-
-try:
-    for _name in list(config["training"]["models"]) + list(
-        config["training"]["per_model"]
-    ):
-        get_spec(_name)
-except IsslideError as exc:
-    _fail(exc)
 
 
 wildcard_constraints:

@@ -134,5 +134,6 @@ rule dataset_manifest:
         "../../envs/geo.yaml"
     params:
         stacks=sorted(PLAN),
+        notes=[line for name in sorted(PLAN) for line in PLAN[name].report()],
     script:
         "../scripts/dataset_manifest.py"

@@ -1,8 +1,9 @@
 # Rasterised annotations: one label raster per interferogram (isslide.labels).
 # results/labels/{stack}/{delay}d/{reference}_{secondary}.tif, int32 phenomenon id,
 # 0 background, -1 layover/shadow/nodata. Input: that pair's annotation file set and its
-# interferogram's layover_shadow.tif / coherence.tif (grid), so editing one shapefile
-# re-rasterises only that pair.
+# interferogram's layover_shadow.tif / coherence.tif (grid) and phase.tif (checked: a corrupt,
+# all-nodata or constant interferogram stops here), so editing one shapefile re-rasterises only
+# that pair.
 
 
 rule rasterize_labels:

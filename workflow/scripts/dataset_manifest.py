@@ -11,6 +11,7 @@ def main(smk):
         dict(zip(smk.params.stacks, smk.input.centres, strict=True)),
         smk.output.json,
         smk.output.csv,
+        notes=smk.params.notes,
     )
 
 

@@ -5,11 +5,11 @@ from isslide.smk import run
 
 
 def main(smk):
-    annotation = smk.params.annotation if smk.input.annotation else None
     rasterize_labels(
-        annotation=annotation,
+        annotation=smk.params.annotation,
         layover_shadow=smk.input.layover_shadow,
         coherence=smk.input.coherence,
+        phase=smk.input.phase,
         output=smk.output.labels,
         all_touched=smk.params.all_touched,
         missing=smk.params.missing,

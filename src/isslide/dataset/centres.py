@@ -15,13 +15,12 @@ import logging
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import rasterio
 from scipy import ndimage
 from shapely.geometry import Point
 
 from ..errors import IsslideError
 from ..labels import read_phenomena
-from .io import Grid, apply, atomic_path, check_same_grid
+from .io import Grid, apply, atomic_path, check_same_grid, read_band
 
 log = logging.getLogger("isslide.dataset")
 
@@ -54,8 +53,7 @@ def union_masks(label_paths: list[str]):
     attributes: dict[int, list[dict]] = {}
     for path in label_paths:
         check_same_grid(grid, label_paths[0], path)
-        with rasterio.open(path) as src:
-            lab = src.read(1)
+        lab, _ = read_band(path)
         for pid, attrs in read_phenomena(path).items():
             attributes.setdefault(pid, []).append(attrs)
         flat = np.flatnonzero(lab > 0)

@@ -1,10 +1,11 @@
-"""Small I/O helpers shared by the label and dataset code: atomic writes, grids, links."""
+"""Small I/O helpers shared by the label and dataset code: atomic writes, grids, the raster reader."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from ..errors import IsslideError
+from ..files import dir_mode, file_mode
 
 WGS84 = CRS.from_epsg(4326)
 
@@ -33,10 +35,8 @@ class Grid:
         try:
             with rasterio.open(path) as src:
                 return cls(src.transform, src.height, src.width, src.crs)
-        except rasterio.errors.RasterioIOError as exc:
-            raise IsslideError(
-                f"{path}: cannot read raster ({exc}); rerun the step that makes it"
-            ) from None
+        except rasterio.errors.RasterioError as exc:
+            raise IsslideError(unreadable_raster(path, exc)) from None
 
     def same_as(self, other: Grid, tol: float = 1e-9) -> bool:
         return (
@@ -66,6 +66,72 @@ def check_same_grid(reference: Grid, reference_path: str, path: str) -> Grid:
     return grid
 
 
+# Where the workflow writes each raster: (pattern, rule, its log's job name from the groups).
+_PAIR = r"(?P<stack>[^/]+)/(?P<delay>\d+)d/(?P<pair>\d{8}_\d{8})"
+_MAKERS = (
+    (rf"results/interferograms/{_PAIR}/[^/]+\.tif$", "terrain_correct", "{stack}/{delay}d/{pair}"),
+    (rf"results/labels/{_PAIR}\.tif$", "rasterize_labels", "{stack}/{delay}d/{pair}"),
+    (
+        r"resources/synthetic/(?P<stack>[^/]+)/slc/(?P<date>\d{8})\.tif$",
+        "simulate_acquisition",
+        "{stack}/{date}",
+    ),
+    (
+        r"resources/synthetic/(?P<stack>[^/]+)/truth/(?P<delay>\d+)d/(?P<pair>\d{8}_\d{8})_\w+\.tif$",
+        "simulate_annotations",
+        "{stack}/{delay}d/{pair}",
+    ),
+    (r"resources/synthetic/(?P<stack>[^/]+)/(truth/)?[^/]+\.tif$", "simulate_scene", "{stack}"),
+)
+
+
+def made_by(path: str) -> tuple[str, str] | None:
+    """``(rule, job)`` of the workflow rule that writes ``path`` (job: as in its log file
+    ``logs/{rule}/{job}.log``), or None for a file the workflow does not make."""
+    norm = os.path.abspath(path).replace(os.sep, "/")
+    for pattern, rule, job in _MAKERS:
+        m = re.search(pattern, norm)
+        if m:
+            return rule, job.format(**m.groupdict())
+    return None
+
+
+def maker_clause(path: str) -> str:
+    """', made by rule R for J (log: logs/R/J.log)' for a workflow output, else ''."""
+    maker = made_by(path)
+    if maker is None:
+        return ""
+    rule, job = maker
+    return f", made by rule {rule} for {job.replace('/', ' ')} (log: logs/{rule}/{job}.log)"
+
+
+def remake_fix(path: str) -> str:
+    """How to get a good copy of a bad raster: remake it (workflow output) or replace it."""
+    if made_by(path) is None:
+        return "replace it with a good copy (re-export it) and rerun"
+    return "delete it and rerun snakemake, which remakes it"
+
+
+def unreadable_raster(path: str, exc: BaseException) -> str:
+    """One line for a raster that cannot be read: its full path, what failed, who made it, the fix."""
+    cause = exc.__cause__ or exc.__context__
+    detail = " ".join(str(cause if cause and "previous exception" in str(exc) else exc).split())
+    return (
+        f"{os.path.abspath(path)}: corrupt or unreadable GeoTIFF ({detail[:200]})"
+        f"{maker_clause(path)}; {remake_fix(path)}"
+    )
+
+
+def read_band(path: str, window=None, band: int = 1) -> tuple[np.ndarray, float | None]:
+    """``(array, nodata)`` of one band of a raster (optionally a window); a corrupt or truncated
+    file is an IsslideError naming the file, the rule that made it and the fix."""
+    try:
+        with rasterio.open(path) as src:
+            return src.read(band, window=window), src.nodata
+    except rasterio.errors.RasterioError as exc:
+        raise IsslideError(unreadable_raster(path, exc)) from None
+
+
 @contextlib.contextmanager
 def atomic_path(path: str, suffix: str = ""):
     """Yield a temporary path next to ``path``; rename it onto ``path`` on success."""
@@ -77,6 +143,8 @@ def atomic_path(path: str, suffix: str = ""):
     os.close(fd)
     try:
         yield tmp
+        # outputs follow the umask: mkstemp makes 0600, and SQLite (GeoPackage) 0644
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -90,6 +158,7 @@ def atomic_dir(path: str):
     parent = os.path.dirname(os.path.abspath(path)) or "."
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=parent, prefix=".part-" + os.path.basename(path) + "-")
+    os.chmod(tmp, dir_mode())  # mkdtemp makes 0700; outputs follow the umask
     try:
         yield tmp
         if os.path.isdir(path):
@@ -133,17 +202,6 @@ def write_raster(
                     dst.update_tags(
                         **{k: v if isinstance(v, str) else json.dumps(v) for k, v in tags.items()}
                     )
-
-
-def link_or_copy(src: str, dst: str) -> str:
-    """Hard-link ``src`` to ``dst`` (copy across file systems). Returns 'link' or 'copy'."""
-    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
-    try:
-        os.link(src, dst)
-        return "link"
-    except OSError:
-        shutil.copy2(src, dst)
-        return "copy"
 
 
 def write_json(path: str, data) -> None:

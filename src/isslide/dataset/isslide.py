@@ -48,6 +48,7 @@ from affine import Affine
 from rasterio.io import MemoryFile
 
 from ..errors import IsslideError
+from ..files import file_mode
 from .io import apply
 
 log = logging.getLogger("isslide.dataset")
@@ -582,6 +583,7 @@ def import_isslide(
         sizes[split] = int(len(sel))
     fd, tmp = tempfile.mkstemp(dir=out_dir, suffix=".csv.part")
     os.close(fd)
+    os.chmod(tmp, file_mode())  # outputs follow the umask (mkstemp makes 0600)
     index.to_csv(tmp, index=False)
     os.replace(tmp, os.path.join(out_dir, "index.csv"))
     manifest = {

@@ -22,14 +22,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
-import rasterio
 from numpy.lib.stride_tricks import sliding_window_view
 from rasterio.windows import Window
 
 from ..errors import IsslideError
 from ..labels import read_phenomena
 from .centres import read_centres
-from .io import Grid, apply, check_same_grid, write_csv
+from .io import Grid, apply, check_same_grid, read_band, write_csv
 from .isslide import sample_id
 from .split import assign_split, held_out
 from .store import KEYS, StoreWriter, read_rows, read_store, store_layout
@@ -79,8 +78,7 @@ def window_origin(row, col, size: int, height: int, width: int):
 
 
 def _read_window(path: str, window: Window):
-    with rasterio.open(path) as src:
-        return src.read(1, window=window), src.nodata
+    return read_band(path, window=window)  # a corrupt file: one line naming it and the fix
 
 
 def _process_pair(j: int, pair: dict, ctx: dict) -> dict:

@@ -8,8 +8,9 @@ Raw dataset, ``results/dataset/raw/{stack}/``::
     {delay}d/{reference}_{secondary}/manifest.json   dates, delay, polygons per class, areas
     manifest.json, manifest.csv                       one entry per interferogram + totals
 
-Files are hard links to the workflow's products (copies across file systems), so the raw
-dataset costs no extra space.
+Files are independent copies of the workflow's products and of the annotators' files
+(reflinks, which cost no space, where the filesystem supports them): editing an input later never
+changes the raw dataset, which is written atomically (the complete folder appears, or nothing).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ import os
 
 import pandas as pd
 
+from ..files import copy_file
 from ..labels import CLASSES, annotation_files, read_annotations
-from .io import atomic_dir, link_or_copy, write_csv, write_json
+from .io import atomic_dir, write_csv, write_json
 
 log = logging.getLogger("isslide.dataset")
 
@@ -47,14 +49,15 @@ def build_raw(stack: str, pairs: list[dict], out_dir: str) -> dict:
                 ("layover_shadow", "layover_shadow.tif"),
                 ("label", "labels.tif"),
             ):
-                link_or_copy(p[key], os.path.join(d, target))
+                copy_file(p[key], os.path.join(d, target))
             counts = dict.fromkeys(CLASSES, 0)
             areas = 0
             annotation = p.get("annotation")
             if annotation and os.path.exists(annotation):
                 for f in annotation_files(annotation):
-                    link_or_copy(f, os.path.join(d, "annotations", os.path.basename(f)))
-                ann = read_annotations(annotation)
+                    copy_file(f, os.path.join(d, "annotations", os.path.basename(f)))
+                # the copy, so the manifest describes exactly the files in the raw dataset
+                ann = read_annotations(os.path.join(d, "annotations", os.path.basename(annotation)))
                 for cls, n in ann["class"].value_counts().items():
                     counts[str(cls)] = int(n)
                 areas = int(ann["id"].nunique())
@@ -173,8 +176,15 @@ def counts_table(counts: dict) -> pd.DataFrame:
 
 
 def write_manifest(
-    index_path: str, raw_dirs: list[str], centres_paths: dict[str, str], out_json: str, out_csv: str
+    index_path: str,
+    raw_dirs: list[str],
+    centres_paths: dict[str, str],
+    out_json: str,
+    out_csv: str,
+    notes: list[str] | None = None,
 ) -> dict:
+    """Write the dataset counts; ``notes``: what the plan dropped or noted (missing acquisitions,
+    products ignored and why, duplicates used once), kept with the counts as ``planning_notes``."""
     from .centres import read_centres
 
     index = pd.read_csv(index_path, dtype={"reference": str, "secondary": str, "zone": str})
@@ -185,6 +195,7 @@ def write_manifest(
             manifests.append(json.load(fh))
     centres = {s: read_centres(p) for s, p in centres_paths.items()}
     counts = dataset_counts(index, manifests, centres)
+    counts["planning_notes"] = list(notes or [])
     write_json(out_json, counts)
     write_csv(out_csv, counts_table(counts))
     log.info(

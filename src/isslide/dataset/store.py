@@ -29,6 +29,7 @@ import zipfile
 import numpy as np
 
 from ..errors import IsslideError
+from ..files import file_mode
 
 KEYS = {
     "coherence": np.float32,
@@ -54,6 +55,7 @@ def write_store(path: str, arrays: dict) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, suffix=".npz.part")
+    os.chmod(tmp, file_mode())  # outputs follow the umask (mkstemp makes 0600)
     try:
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, **data)
@@ -227,6 +229,7 @@ class StoreWriter:
         directory = os.path.dirname(os.path.abspath(self.path))
         fd, tmp = tempfile.mkstemp(dir=directory, suffix=".npz.part")
         os.close(fd)
+        os.chmod(tmp, file_mode())  # outputs follow the umask (mkstemp makes 0600)
         try:
             with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
                 for key in names:

@@ -9,17 +9,25 @@
   ``training.weights.deeplabv3_p`` = ``deeplabv3_resnet50_coco-cd0a2569.pth``); the last
   classifier convolution is then replaced by a fresh one-class one and the auxiliary head is
   dropped (the loss uses the main output only). With ``training.weights.download: true`` and no
-  path, torchvision downloads the checkpoint into its cache (needs internet).
+  path, the checkpoint is downloaded into torch's hub cache (``$TORCH_HOME/hub/checkpoints``,
+  needs internet).
 
-Files are read with ``torch.load(weights_only=True)``: they must be plain state dicts.
+Every file is read with ``torch.load(weights_only=True)`` (plain state dicts only: a pickle that
+runs code is refused), and a downloaded or cached checkpoint, or a file bearing torchvision's
+name, must have the SHA-256 whose prefix its name carries (``...-1167a1af.pth``), so a damaged or
+planted file in the cache is never used.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+from urllib.parse import urlparse
 
 import torch
 from torch import nn
+from torchvision.models import ResNet50_Weights
 from torchvision.models.segmentation import (
     DeepLabV3_ResNet50_Weights,
     FCN_ResNet50_Weights,
@@ -67,7 +75,66 @@ def load_state_file(path: str, field: str) -> dict:
     return state
 
 
+def _hash_prefix(filename: str) -> str | None:
+    """The SHA-256 prefix torchvision puts in a checkpoint's name (``name-<hex>.pth``)."""
+    m = re.search(r"-([0-9a-f]{8,64})\.[A-Za-z]+$", filename)
+    return m.group(1) if m else None
+
+
+def verify_hash(path: str, prefix: str, field: str) -> None:
+    """Refuse a checkpoint whose SHA-256 does not start with ``prefix``."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    if not digest.hexdigest().startswith(prefix):
+        raise IsslideError(
+            f"{path} ({field}): SHA-256 {digest.hexdigest()[:12]}... does not match the hash "
+            f"{prefix} in its name: not torchvision's checkpoint (damaged or replaced); delete it "
+            "and download it again"
+        )
+
+
+def cached_checkpoint(url: str, field: str) -> str:
+    """The path of checkpoint ``url`` in torch's hub cache, downloaded when absent; verified
+    against the hash in its name whether it was just downloaded or already cached (torchvision
+    itself skips the check for cached files)."""
+    name = os.path.basename(urlparse(url).path)
+    prefix = _hash_prefix(name)
+    if prefix is None:
+        raise IsslideError(f"{field}: {url} carries no hash in its name; give the file by path")
+    directory = os.path.join(torch.hub.get_dir(), "checkpoints")
+    path = os.path.join(directory, name)
+    if not os.path.exists(path):
+        os.makedirs(directory, exist_ok=True)
+        try:  # writes a temporary file, checks the hash prefix, then moves it into place
+            torch.hub.download_url_to_file(url, path, hash_prefix=prefix, progress=False)
+        except Exception as exc:
+            msg = " ".join(str(exc).split())[:200]
+            raise IsslideError(
+                f"{field}: downloading {url} failed ({msg}); download it elsewhere and set "
+                f"{field} to the file"
+            ) from None
+    verify_hash(path, prefix, field)
+    return path
+
+
+# torchvision's file names of the checkpoints isslide uses: a file given by path under one of
+# these names is checked against its hash too.
+TORCHVISION_FILES = {
+    os.path.basename(w.url)
+    for w in (ResNet50_Weights.IMAGENET1K_V1, *(weights for _, weights in ARCH.values()))
+}
+
+
+def _verify_if_torchvision(path: str, field: str) -> None:
+    name = os.path.basename(path)
+    if name in TORCHVISION_FILES and os.path.exists(path):
+        verify_hash(path, _hash_prefix(name), field)
+
+
 def _load_backbone(net: nn.Module, path: str, field: str) -> None:
+    _verify_if_torchvision(path, field)
     state = load_state_file(path, field)
     state = {k.removeprefix("backbone."): v for k, v in state.items()}
     try:
@@ -85,17 +152,12 @@ def _load_backbone(net: nn.Module, path: str, field: str) -> None:
 
 def _pretrained_state(arch: str, weights_cfg: dict, field: str) -> dict:
     path = weights_cfg.get(field.split(".")[-1])
+    url = ARCH[arch][1].url
     if path:
+        _verify_if_torchvision(path, field)
         return load_state_file(path, field)
     if weights_cfg.get("download"):
-        try:
-            return ARCH[arch][1].get_state_dict(progress=False, check_hash=True)
-        except Exception as exc:
-            msg = " ".join(str(exc).split())[:200]
-            raise IsslideError(
-                f"{field}: downloading torchvision's {arch} checkpoint failed ({msg}); "
-                f"download it elsewhere and set {field} to the file"
-            ) from None
+        return load_state_file(cached_checkpoint(url, field), field)
     raise IsslideError(
         f"{field}: no pretrained checkpoint given; set it to the path of "
         f"{os.path.basename(ARCH[arch][1].url)} (or set training.weights.download: true)"

@@ -31,6 +31,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = ""):
     os.chmod(tmp, 0o666 & ~_umask())
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # also files a library recreated (SQLite: 0644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
