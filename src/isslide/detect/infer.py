@@ -36,9 +36,10 @@ def hann_weights(window: int) -> np.ndarray:
 
 
 def window_starts(length: int, window: int, stride: int) -> np.ndarray:
-    """Window origins along one axis: from ``-(window - stride)`` until the image is covered."""
+    """Window origins along one axis: from ``-(window - stride)`` to the last one starting inside
+    the image, so the last pixels are seen by as many windows as the first ones."""
     first = -(window - stride)
-    n = max(1, math.ceil((length - first - window) / stride) + 1)
+    n = max(1, math.ceil((length - first) / stride))
     return first + stride * np.arange(n)
 
 

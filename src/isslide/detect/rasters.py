@@ -105,7 +105,7 @@ def check_phase(band: Band) -> None:
     limit = math.pi + PHASE_TOLERANCE
     if lo >= -limit and hi <= limit:
         return
-    if lo >= -180.0 - 1e-3 and hi <= 180.0 + 1e-3 and max(-lo, hi) > 2 * math.pi:
+    if lo >= -180.0 - 1e-3 and hi <= 180.0 + 1e-3 and hi - lo > 270.0:  # wrapped, in degrees
         kind = "looks like degrees; convert it to radians (x pi/180)"
     elif lo >= -1e-3 and hi <= 2 * math.pi + PHASE_TOLERANCE:
         kind = "looks like [0, 2 pi); wrap it to [-pi, pi] (angle(exp(i phase)))"
