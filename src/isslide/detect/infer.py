@@ -6,7 +6,8 @@
   pixels. The window grid starts ``window - stride`` pixels before the image and runs past its
   end, so every pixel, edges included, is seen by the same number of windows as an inner one
   (``window / stride`` per axis when ``stride`` divides ``window``); the part of a window outside
-  the image is zero, as invalid pixels are.
+  the image holds the image mirrored at its edge (``edge="reflect"``, its validity mirrored too),
+  or zeros like nodata (``edge="zero"``).
 * Blending: each window's probabilities are weighted by a separable Hann window
   ``sin^2(pi (i + 1/2) / window)`` and the sum is divided by the accumulated weight. The weight
   falls smoothly to almost zero at a window's border, where a convolutional net sees the least
@@ -62,8 +63,13 @@ def predict_probability(
     batch_size: int = BATCH,
     progress: bool | None = None,
     desc: str = "detect",
+    edge: str = "reflect",
 ) -> np.ndarray:
-    """Probability (float32, NaN where ``valid`` is False) of every pixel of an interferogram."""
+    """Probability (float32, NaN where ``valid`` is False) of every pixel of an interferogram.
+
+    ``edge``: what windows see beyond the image: ``reflect`` (the image mirrored at its edge,
+    default: a trained net raises alarms along a zero frame it never saw in training) or
+    ``zero`` (like nodata)."""
     check_stride(stride, window)
     device = torch.device(device)
     # channels-last convolutions: about 1.3x faster for these small nets on CPU (same values)
@@ -74,16 +80,21 @@ def predict_probability(
     off_r, off_c = -int(rows[0]), -int(cols[0])
     ph = int(rows[-1]) + window + off_r
     pw = int(cols[-1]) + window + off_c
-    v = np.zeros((ph, pw), np.float32)
-    v[off_r : off_r + h, off_c : off_c + w] = valid
-    x = np.zeros((3, ph, pw), np.float32)
-    x[0, off_r : off_r + h, off_c : off_c + w] = coherence
-    x[1, off_r : off_r + h, off_c : off_c + w] = np.cos(phase)
-    x[2, off_r : off_r + h, off_c : off_c + w] = np.sin(phase)
-    x *= v  # invalid (and outside) pixels are zero in every channel, as in training
+    pads = ((off_r, ph - h - off_r), (off_c, pw - w - off_c))
+    mode = {"reflect": "symmetric", "zero": "constant"}[edge]
+    v = np.pad(valid.astype(np.float32), pads, mode=mode)
+    x = np.stack(
+        [
+            np.pad(a.astype(np.float32), pads, mode=mode)
+            for a in (coherence, np.cos(phase), np.sin(phase))
+        ]
+    )
+    x *= v  # invalid pixels are zero in every channel, as in training
+    inside = np.zeros((ph, pw), bool)
+    inside[off_r : off_r + h, off_c : off_c + w] = valid
     # windows that hold at least one valid pixel (integral image of the validity)
     ii = np.zeros((ph + 1, pw + 1), np.int64)
-    ii[1:, 1:] = np.cumsum(np.cumsum(v > 0, axis=0), axis=1)
+    ii[1:, 1:] = np.cumsum(np.cumsum(inside, axis=0), axis=1)
     starts = [
         (int(r) + off_r, int(c) + off_c)
         for r in rows
