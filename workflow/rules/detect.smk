@@ -15,6 +15,9 @@ rule detection_model:
         "logs/detection_model/model.log",
     conda:
         "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
     params:
         folders=detection_model_dirs(),
         choice=config["detection"]["model"],
