@@ -183,6 +183,32 @@ def test_cli_on_the_real_interferogram(tiny_model, tmp_path, capsys, repo):
     for name in ("probability", "mask", "candidates"):
         root = ET.parse(out / f"{name}.qml").getroot()
         assert root.tag == "qgis"
+    qgis_opens_them_styled(out, repo)
+
+
+QGIS_PYTHON = "/usr/bin/python3"  # Debian's python3-qgis
+
+
+def qgis_opens_them_styled(out, repo):
+    """Where QGIS is installed, the layers open with their styles (no QGIS: XML check only)."""
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["QT_QPA_PLATFORM"] = "offscreen"
+    probe = subprocess.run([QGIS_PYTHON, "-c", "import qgis.core"], env=env, capture_output=True)
+    if probe.returncode != 0:
+        return
+    proc = subprocess.run(
+        [QGIS_PYTHON, str(repo / "tests/qgis_check.py"), str(out)],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["probability"] == {"valid": True, "renderer": "singlebandpseudocolor"}
+    assert got["mask"] == {"valid": True, "renderer": "paletted"}
+    assert got["candidates"]["renderer"] == "categorizedSymbol"
+    assert got["candidates"]["attribute"] == "confidence" and got["candidates"]["labels"]
 
 
 def shifted(transform):
