@@ -11,14 +11,23 @@ if not workflow.overwrite_configfiles:
 include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/insar.smk"
-include: "workflow/rules/labels.smk"
-include: "workflow/rules/dataset.smk"
-include: "workflow/rules/train.smk"
+include: "workflow/rules/interferograms.smk"
+include: "workflow/rules/detect.smk"
+
+
+# detection.only: interferograms and detection with a model from another run; the rules that
+# would make (or remake) labels, datasets and models are not even defined.
+if not config["detection"]["only"]:
+
+    include: "workflow/rules/labels.smk"
+    include: "workflow/rules/dataset.smk"
+    include: "workflow/rules/train.smk"
 
 
 rule all:
     default_target: True
     input:
         interferogram_targets(),
-        dataset_targets(),
-        evaluation_targets(),
+        [] if config["detection"]["only"] else dataset_targets(),
+        [] if config["detection"]["only"] else evaluation_targets(),
+        detection_targets(),

@@ -255,3 +255,27 @@ def test_e2e_training_and_evaluation(tiny_run):
     for fig in ("figure3", "training_curves", "pr_curves"):
         png = work / f"results/evaluation/figures/{fig}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_e2e_detection_layers(tiny_run):
+    work, _ = tiny_run
+    choice = json.loads((work / "results/detections/model.json").read_text())
+    assert choice["choice"] == "best" and choice["model_name"] in ("unet", "sepunet")
+    assert choice["threshold_source"].split(" (")[0] in (
+        "validation threshold",
+        "evaluation threshold",
+    )
+    pairs = sorted((work / "results/interferograms/tiny").glob("*d/*_*"))
+    stack = gpd.read_file(work / "results/detections/tiny/candidates.gpkg")
+    assert stack.crs.to_epsg() == 4326
+    total = 0
+    for ifg in pairs:
+        det = work / "results/detections/tiny" / ifg.parent.name / ifg.name
+        for name in ("probability", "mask"):
+            assert (det / f"{name}.tif").exists() and (det / f"{name}.qml").exists()
+        with rasterio.open(det / "mask.tif") as m, rasterio.open(ifg / "phase.tif") as p:
+            assert m.transform == p.transform and m.crs == p.crs
+            invalid = ~p.read_masks(1).astype(bool)
+            assert (m.read(1)[invalid] == 255).all()
+        total += len(gpd.read_file(det / "candidates.gpkg"))
+    assert total == len(stack)

@@ -14,6 +14,7 @@ SUBCOMMANDS = [
     "isslide.cli_plan",
     "isslide.cli_train",
     "isslide.cli_dataset",
+    "isslide.cli_detect",
     "isslide.snap.cli",
 ]
 

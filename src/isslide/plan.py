@@ -249,6 +249,11 @@ def plan_stacks(config: dict, base: str = ".") -> dict[str, StackPlan]:
     delays = config.get("delays", [6, 12, 18])
     plans = {}
     for name, stack in config["stacks"].items():
+        if stack.get("source") == "interferograms":  # made elsewhere: isslide.interferograms
+            from .interferograms import plan_interferogram_stack
+
+            plans[name] = plan_interferogram_stack(name, stack, config, base)
+            continue
         if stack.get("source", "simulated") == "products":
             sp = _real_stack(name, stack, expected, base, config["insar"]["polarisation"])
         else:

@@ -472,3 +472,113 @@ def figure_inputs(wildcards):
         "metrics": [f"{EVAL_DIR}/{m}/metrics.json" for m in models],
         "histories": [f"{MODELS_DIR}/{m}/history.csv" for m in models],
     }
+
+
+# --- interferograms made elsewhere (stacks with source interferograms) ----------------------
+
+
+from isslide.interferograms import pair_files
+from isslide.interferograms import stack_grid as footprint_grid
+
+IMPORTED = sorted(n for n, s in PLAN.items() if s.source == "interferograms")
+IMPORTED_RE = "|".join(IMPORTED) if IMPORTED else "(?!)"
+_GRIDS = {}
+
+
+def import_input(wildcards):
+    """The pair's phase, coherence (and layover/shadow) files, as the patterns name them."""
+    keys = ("stack", "delay", "reference", "secondary")
+    want = {k: wildcards[k] for k in keys}
+    pair = next(p for p in PLAN[wildcards.stack].pairs if p.wildcards == want)
+    return pair_files(wildcards.stack, config["stacks"][wildcards.stack], pair)
+
+
+def imported_grid(stack):
+    """The stack's EPSG:4326 grid (headers of its phase files; one grid for all its pairs)."""
+    if stack not in _GRIDS:
+        cfg = config["stacks"][stack]["interferograms"]
+        phases = [
+            pair_files(stack, config["stacks"][stack], p)["phase"]
+            for p in PLAN[stack].pairs
+        ]
+        try:
+            _GRIDS[stack] = footprint_grid(
+                phases, config["insar"]["pixel_spacing_deg"], cfg["bbox"]
+            )
+        except IsslideError as exc:
+            _fail(exc)
+    return _GRIDS[stack]
+
+
+def import_params(wildcards):
+    cfg = config["stacks"][wildcards.stack]["interferograms"]
+    return {
+        "grid": imported_grid(wildcards.stack),
+        "coherence_scale": cfg["coherence_scale"],
+    }
+
+
+# --- detection on whole interferograms -------------------------------------------------------
+
+
+DETECTION = config["detection"]
+DETECTIONS = "results/detections"
+
+
+def detection_model_dirs():
+    """Model folders detection chooses from: the trained ones (best) or the one given."""
+    if DETECTION["model"] == "best":
+        return [f"{MODELS_DIR}/{m}" for m in trained_models()]
+    return [DETECTION["model"].rstrip("/")]
+
+
+def detection_score_files():
+    """Files the choice and threshold are read from (isslide.detect.models)."""
+    if DETECTION["model"] == "best":
+        return [f"{EVAL_DIR}/{m}/metrics.json" for m in trained_models()]
+    from isslide.detect.models import THRESHOLDS, evaluation_metrics_path
+
+    folder = detection_model_dirs()[0]
+    files = [f"{folder}/{THRESHOLDS}", evaluation_metrics_path(folder)]
+    return [f for f in files if os.path.exists(f)]
+
+
+def detection_model_input(wildcards):
+    return {
+        "models": [f"{d}/model.pt" for d in detection_model_dirs()],
+        "scores": detection_score_files(),
+    }
+
+
+def detect_input(wildcards):
+    pair = f"{IFG}/{PAIR}".format(**wildcards)
+    return {
+        "choice": f"{DETECTIONS}/model.json",
+        "models": [f"{d}/model.pt" for d in detection_model_dirs()],
+        "phase": f"{pair}/phase.tif",
+        "coherence": f"{pair}/coherence.tif",
+        "layover_shadow": f"{pair}/layover_shadow.tif",
+    }
+
+
+def detection_params(wildcards):
+    return {k: DETECTION[k] for k in ("stride", "min_size", "batch_size", "device")}
+
+
+def detection_gpu(wildcards):
+    return 0 if DETECTION["device"] == "cpu" else 1
+
+
+def stack_detection_input(wildcards):
+    return stack_pair_paths(wildcards.stack, f"{WORK}/detections/{PAIR}.gpkg")
+
+
+def detection_targets():
+    """Every interferogram's detection folder and each stack's candidates (when a model is
+    available: detection.model is a folder, or training.models is not empty)."""
+    if not detection_model_dirs():
+        return []
+    files = []
+    for name in ("probability.tif", "mask.tif", "candidates.gpkg", "detection.json"):
+        files += pair_paths(f"{DETECTIONS}/{PAIR}/{name}")
+    return files + [f"{DETECTIONS}/{s}/candidates.gpkg" for s in sorted(PLAN)]
