@@ -27,6 +27,7 @@ from isslide.simulate import (
     simulate_slc,
 )
 from isslide.simulate.acquisition import calibration_lut
+from isslide.simulate.areas import single_lobes
 from isslide.simulate.terrain import M_PER_DEG
 
 TINY = "tests/configs/tiny.yaml"
@@ -39,8 +40,10 @@ QUIET = {
     "size_km": [1.5, 1.5],
     "land_cover": {"uniform": "rock"},
     "areas": {"count": 0},
-    "decoys": {"count": 0},
+    "decoys": {"count": 0, "ramps_per_date": 0.0, "steps_per_date": 0.0},
     "aps": {"turbulence_rad": 0.0, "stratified_rad_per_km": 0.0, "blobs_per_date": 0.0},
+    "texture": {"amplitude": 0.0, "stream_area_km2": 0.0, "ridge_area_km2": 0.0},
+    "footprint": {"nodata_fraction": [0.0, 0.0]},
     "orbit": {"baseline_max_m": 0.0, "baseline_drift": 0.0},
     "radar": {"misregistration_px": 0.0},
 }
@@ -278,7 +281,10 @@ def inject_area(scene, velocity_mm, size_m=800.0):
         "velocity": np.array([velocity_mm * 1e-3]),
         "zone": np.array(["north"]),
         "guaranteed": np.array([True]),
+        "disturbed": np.array([False]),
+        "reach": np.array([size_m / 2]),
     }
+    scene.lobes = single_lobes(scene.areas)
     return scene
 
 
