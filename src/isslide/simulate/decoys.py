@@ -173,7 +173,7 @@ def _contour_orientation(scene, clon, clat) -> float:
     return math.atan2(gn, ge) + math.pi / 2.0
 
 
-def _centre(gen, scene, ext_m, tries=60):
+def _centre(gen, scene, ext_m, tries=100):
     """A random centre on coherent cover, inside the scene, away from the areas (or None)."""
     w, s, e, n = scene.bounds
     lat0 = scene.geometry.lat0
@@ -207,7 +207,7 @@ def draw_date(gen: np.random.Generator, scene, ordinal: int) -> list[dict]:
             (float(a * math.cos(t)), float(a * math.sin(t)), float(p))
             for a, t, p in zip(kk, ang, gen.uniform(0, 2 * math.pi, N_WAVES), strict=True)
         ]
-        where = _centre(gen, scene, 2.0 * radius * elong)
+        where = _centre(gen, scene, radius * elong)
         if where is None:
             continue
         orient = _contour_orientation(scene, *where)

@@ -199,6 +199,9 @@ def phase_noise(
     return rows
 
 
+ROUGHNESS_BINS = ((0.6, 0.7), (0.7, 0.8), (0.8, 0.9))
+
+
 def quartiles(values: np.ndarray) -> list[float]:
     return [float(q) for q in np.percentile(values, [25, 50, 75])] if values.size else []
 
@@ -227,6 +230,13 @@ def interferogram_statistics(
         "phase_roughness_high_coherence": phase_roughness(
             phase, valid & (coherence > high_coherence)
         ),
+        "phase_roughness_by_coherence": [
+            {
+                "coherence": [lo, hi],
+                **phase_roughness(phase, valid & (coherence >= lo) & (coherence < hi)),
+            }
+            for lo, hi in ROUGHNESS_BINS
+        ],
         "residue_fraction": residue_fraction(phase, valid),
         "phase_correlation": phase_correlation_length(phase, valid, transform, lat),
         "pixel_size_m": list(pixel_size_m(transform, lat)),

@@ -811,7 +811,7 @@ def _check_room(sim: dict, bounds, areas: dict) -> None:
     kinds = [
         (
             "simulation.aps.blob_radius_m",
-            aps["blob_radius_m"][0] * 2.0 * dc["blob_elongation"][0],
+            aps["blob_radius_m"][0] * dc["blob_elongation"][0],
             aps["blobs_per_date"],
         ),
         ("simulation.decoys.ramp_size_m", dc["ramp_size_m"][0], dc["ramps_per_date"]),
