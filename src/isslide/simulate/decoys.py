@@ -124,7 +124,8 @@ def footprint_of(decoy: dict, lon, lat, phase: np.ndarray, visible_rad: float) -
 
 
 def total_phase(decoys: list[dict], lon, lat) -> np.ndarray:
-    out = np.zeros(np.shape(lon), np.float64)
+    lon, lat = np.asarray(lon, float), np.asarray(lat, float)
+    out = np.zeros(lon.shape, np.float64)
     for d in decoys:
         sel, ph = phase_of(d, lon, lat)
         if sel.size:

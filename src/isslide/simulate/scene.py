@@ -50,6 +50,7 @@ from .terrain import (
 log = logging.getLogger("isslide.simulate")
 
 HEADINGS = {"descending": 190.0, "ascending": 350.0}
+MAX_MISSES = 1500  # consecutive failed placements after which a scene counts as full
 DEM_NODATA = -9999.0
 # Preference of each land cover for hosting a monitored moving area (coherent cover is favoured,
 # as in the inventories made from interferograms).
@@ -438,12 +439,17 @@ def _place(
     out = []
     if weight.sum() <= 0:
         return out
-    p = weight / weight.sum()
+    cdf = np.cumsum(weight, dtype=np.float64)
+    cdf /= cdf[-1]
     tries = 0
+    misses = 0  # consecutive failed tries: the scene is full long before 400 tries per shape
+    bounds = [q.bounds for q in existing]
+    bounds_arr = [np.asarray(bounds).reshape(-1, 4)]
     buf = margin_m / M_PER_DEG
-    while len(out) < n and tries < 400 * max(n, 1):
+    while len(out) < n and tries < 400 * max(n, 1) and misses < MAX_MISSES:
         tries += 1
-        k = gen.choice(len(p), p=p)
+        misses += 1
+        k = min(int(np.searchsorted(cdf, gen.random(), side="right")), len(cdf) - 1)
         clon, clat = float(cands_lon[k]), float(cands_lat[k])
         lobate = lobate_fn(k)
         length = math.exp(gen.uniform(math.log(sizes[0]), math.log(sizes[1])))
@@ -488,9 +494,19 @@ def _place(
         poly = shapely.union_all(polys) if len(polys) > 1 else polys[0]
         if not scene_box.contains(poly):
             continue
-        if any(poly.buffer(buf).intersects(q) for q in existing):
-            continue
+        if existing:
+            bx = np.asarray(poly.bounds)
+            eb = bounds_arr[0]
+            near = np.flatnonzero(
+                (eb[:, 0] - buf <= bx[2]) & (eb[:, 2] + buf >= bx[0])
+                & (eb[:, 1] - buf <= bx[3]) & (eb[:, 3] + buf >= bx[1])
+            )  # fmt: skip
+            if any(poly.distance(existing[q]) < buf for q in near):
+                continue
         existing.append(poly)
+        bounds.append(poly.bounds)
+        bounds_arr[0] = np.asarray(bounds)
+        misses = 0
         out.append((clon, clat, orient, a, b, harm, lobate, k, lobes))
     return out
 
@@ -761,7 +777,9 @@ def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
     flat_lon, flat_lat = lon.ravel(), lat.ravel()
     for k in np.flatnonzero(areas["disturbed"]):
         m = _membership(flat_lon, flat_lat, lobes_arr, np.flatnonzero(lobes_arr["area"] == k))
-        cover.ravel()[m >= 0.5] = DISTURBED
+        # disturbed ground decorrelates the coherent covers (forest and water already are)
+        hit = (m >= 0.5) & np.isin(cover.ravel(), (ROCK, MEADOW, SNOW))
+        cover.ravel()[hit] = DISTURBED
     for k in range(len(decoys["id"])):
         one = {
             "lon": decoys["lon"][k : k + 1],

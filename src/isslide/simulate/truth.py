@@ -234,7 +234,8 @@ class OutputGrid:
             hit = (
                 sel[D.footprint_of(d, lon[sel], lat[sel], phase, visible_rad)] if sel.size else sel
             )
-            codes[hit] = np.maximum(codes[hit], d["code"])
+            hit = hit[codes[hit] == 0]  # where decoys overlap, the first listed keeps its pixels
+            codes[hit] = d["code"]
             records.append(
                 {
                     "id": int(d["id"]),
@@ -438,7 +439,7 @@ def visible_outline(og: OutputGrid, k: int, defo, footprint, ann: dict, gen):
     tr = og.transform
     from affine import Affine
 
-    win_tr = tr * Affine.translation(c0, r0)
+    win_tr = tr @ Affine.translation(c0, r0)
     polys = [
         shapely.geometry.shape(geom)
         for geom, v in features.shapes(drawn.astype(np.uint8), mask=drawn, transform=win_tr)
