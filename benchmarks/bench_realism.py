@@ -380,7 +380,8 @@ def figure_layover(root: Path, pair: str, path: Path) -> dict:
     facing = np.arctan(gx * g.right[0] + gy * g.right[1])
     active = facing > og.incidence
     with ProductReader(root / f"work_on/{pair}/multilooked.tif") as src:
-        radar = np.angle(src.read("ifg"))
+        z = src.read("ifg")
+        radar = np.where(z != 0, np.angle(z), np.nan)  # 0: outside the footprint
     fs = og.foreshortening
     fig, ax = plt.subplots(2, 3, figsize=(16, 9))
     ax[0, 0].imshow(radar, cmap="hsv", aspect="auto", interpolation="nearest")
