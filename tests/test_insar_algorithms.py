@@ -317,3 +317,19 @@ def test_terrain_correction_by_blocks_of_rows_equals_one_block():
     for a, b in zip(whole, blocks, strict=True):
         np.testing.assert_array_equal(a, b)
     assert (whole[2] == 1).any() or (whole[2] == 2).any()
+
+
+def test_multilook_of_valid_pixels():
+    from isslide.insar.multilook import multilook, multilook_valid
+
+    rng = np.random.default_rng(3)
+    z = (rng.standard_normal((8, 16)) + 1j * rng.standard_normal((8, 16))).astype(np.complex64)
+    every = np.ones(z.shape, bool)
+    np.testing.assert_array_equal(multilook_valid(z, every, 2, 8), multilook(z, 2, 8))
+    valid = every.copy()
+    valid[:2, :3] = False  # box (0, 0): 10 of 16 valid -> mean of those 10
+    valid[2:4, :14] = False  # box (1, 0): none valid; box (1, 1): 4 of 16 -> nodata
+    out = multilook_valid(np.where(valid, z, 0), valid, 2, 8)
+    np.testing.assert_allclose(out[0, 0], z[:2, :8][valid[:2, :8]].mean(), rtol=1e-5)
+    assert out[1, 0] == 0 and out[1, 1] == 0
+    np.testing.assert_allclose(out[2:], multilook(z, 2, 8)[2:], rtol=1e-6)

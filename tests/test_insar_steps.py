@@ -311,3 +311,40 @@ def test_orbit_errors_make_fringes_that_the_precise_orbit_removes(tmp_path):
         bad = ds.read(1)
     ok = (good != -9999) & (bad != -9999)
     assert circ_std(good[ok]) < 0.3 < circ_std(bad[ok])
+
+
+def test_nodata_outside_the_slc_footprint_stays_nodata(tmp_path):
+    """Zero SLC samples (outside a product's valid swath) end as nodata, not as data."""
+    from isslide.insar.terrain import radar_position
+
+    pair = make_pair(seed=5, shift=(0.2, 0.1), gamma=0.9)
+    g = pair["geometry"]
+    edge = int(0.65 * g.samples)
+    pair["ref"][:, edge:] = 0
+    pair["sec"][:, edge + 2 :] = 0  # the secondary's footprint a little different
+    write_stack(tmp_path / "stack", pair)
+    run_chain(tmp_path / "stack", tmp_path / "work", tmp_path / "out")
+    with rasterio.open(tmp_path / "out/phase.tif") as ds:
+        phase, transform = ds.read(1), ds.transform
+    with rasterio.open(tmp_path / "out/coherence.tif") as ds:
+        coh = ds.read(1)
+    with rasterio.open(tmp_path / "out/layover_shadow.tif") as ds:
+        mask = ds.read(1)
+    rows, cols = np.indices(phase.shape)
+    lon, lat = transform @ (cols + 0.5, rows + 0.5)
+    from isslide.insar import geocoding
+
+    dem = geocoding.Dem(pair["dem"].astype(np.float64), pair["transform"])
+    _, sample = radar_position(g, pair["ref_orbit"], lon, lat, dem.height(lon, lat), 2, 8)
+    full = sample * 8 + 3.5  # full-resolution sample of the output pixel
+    outside = full > edge + 16
+    inside = (full < edge - 24) & (full > 8)
+    assert outside.sum() > 1000 and inside.sum() > 1000
+    assert np.all(phase[outside] == -9999) and np.all(coh[outside] == -9999)
+    assert np.all(mask[outside] == 255)
+    ok = inside & (mask == 0)
+    assert (phase[inside] != -9999).mean() > 0.99
+    assert circ_std(phase[ok]) < 0.3
+    # no zero dragging the coherence down next to the edge
+    near = inside & (full > edge - 60)
+    assert abs(float(coh[near].mean()) - float(coh[ok].mean())) < 0.1

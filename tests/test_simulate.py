@@ -27,6 +27,7 @@ from isslide.simulate import (
     simulate_slc,
 )
 from isslide.simulate.acquisition import calibration_lut
+from isslide.simulate.areas import single_lobes
 from isslide.simulate.terrain import M_PER_DEG
 
 TINY = "tests/configs/tiny.yaml"
@@ -39,8 +40,10 @@ QUIET = {
     "size_km": [1.5, 1.5],
     "land_cover": {"uniform": "rock"},
     "areas": {"count": 0},
-    "decoys": {"count": 0},
+    "decoys": {"count": 0, "ramps_per_date": 0.0, "steps_per_date": 0.0},
     "aps": {"turbulence_rad": 0.0, "stratified_rad_per_km": 0.0, "blobs_per_date": 0.0},
+    "texture": {"amplitude": 0.0, "stream_area_km2": 0.0, "ridge_area_km2": 0.0},
+    "footprint": {"nodata_fraction": [0.0, 0.0]},
     "orbit": {"baseline_max_m": 0.0, "baseline_drift": 0.0},
     "radar": {"misregistration_px": 0.0},
 }
@@ -278,7 +281,10 @@ def inject_area(scene, velocity_mm, size_m=800.0):
         "velocity": np.array([velocity_mm * 1e-3]),
         "zone": np.array(["north"]),
         "guaranteed": np.array([True]),
+        "disturbed": np.array([False]),
+        "reach": np.array([size_m / 2]),
     }
+    scene.lobes = single_lobes(scene.areas)
     return scene
 
 
@@ -397,6 +403,7 @@ def tiny_stack(tmp_path_factory, repo):
                 "deformation": out / f"truth/{stem}_deformation.tif",
                 "valid": out / f"truth/{stem}_valid.tif",
                 "areas": out / f"truth/{stem}_areas.gpkg",
+                "decoys": out / f"truth/{stem}_decoys.tif",
             },
         )
     return out, p, cfg, pairs
@@ -428,11 +435,15 @@ def test_stack_format(tiny_stack):
     tr, width, height = output_grid(w, s, e, n, p["insar"]["pixel_spacing_deg"])
     pair = pairs[0].wildcards
     stem = f"{pair['delay']}d/{pair['reference']}_{pair['secondary']}"
-    for name in ("deformation", "valid"):
+    for name in ("deformation", "valid", "decoys"):
         with rasterio.open(out / f"truth/{stem}_{name}.tif") as src:
             assert src.crs.to_epsg() == 4326
             assert (src.width, src.height) == (width, height)
             assert src.transform.almost_equals(tr)
+            if name == "decoys":
+                kinds = json.loads(src.tags()["DECOY_KINDS"])
+                assert src.dtypes[0] == "uint8" and kinds["1"] == "low_coherence_bubble"
+                assert set(np.unique(src.read(1))) <= {0, *map(int, kinds)}
     with rasterio.open(out / "truth/layover_shadow.tif") as src:
         assert set(np.unique(src.read(1))) <= {0, 1, 2}
     areas = gpd.read_file(out / "truth/areas.gpkg", layer="areas")
@@ -802,3 +813,269 @@ def test_reads_an_srtm_hgt_tile(repo, tmp_path):
     from_hgt = build_scene(p, "tiny", dem_path=str(path))
     from_tif = build_scene(p, "tiny", dem_path=str(repo / DEM))
     np.testing.assert_allclose(from_hgt.dem, from_tif.dem, atol=1e-3)
+
+
+# -- footprint, texture, areas, decoys, annotator (issue 13) ------------------------------------
+def test_slc_is_zero_outside_its_footprint_and_the_truth_knows_it(repo):
+    p = quiet(
+        repo,
+        size_km=[1.5, 1.5],
+        footprint={"nodata_fraction": [0.2, 0.2], "weights": {"azimuth": 0.0, "corner": 0.0}},
+    )
+    scene = build_scene(p, "tiny")
+    assert scene.footprint["kind"] == "range"
+    slc, meta = simulate_slc(scene, p["dates"][0])
+    g = scene.geometry
+    lines, samples = np.indices(slc.shape)
+    inside = scene.footprint_valid(0, lines, samples)
+    assert np.all(slc[~inside] == 0) and np.all(slc[inside] != 0)
+    assert 0.05 < (~inside).mean() < 0.6
+    shift = meta["truth"]["footprint_shift_px"]
+    assert abs(shift["range"]) <= 2.0 and abs(shift["azimuth"]) <= 0.5
+    og = OutputGrid(scene, p["insar"]["pixel_spacing_deg"])
+    foot = og.footprint(0, 1)
+    assert 1 - foot.mean() == pytest.approx(0.2, abs=0.05)  # of the scene box, as configured
+    # a range edge is a line along the flight direction (heading 190): 0.18 m east per m north
+    change = [np.flatnonzero(np.diff(row.astype(int))) for row in foot]
+    edge = np.array([c[0] if len(c) == 1 else -1 for c in change], float)
+    rows = np.flatnonzero(edge > 0)
+    assert len(rows) > 0.5 * foot.shape[0]
+    ns_m, ew_m = (
+        abs(og.transform.e) * M_PER_DEG,
+        og.transform.a * M_PER_DEG * math.cos(math.radians(g.lat0)),
+    )
+    slope = np.polyfit(rows, edge[rows], 1)[0] * ew_m / ns_m  # m east per m south
+    assert slope == pytest.approx(-math.tan(math.radians(10)), abs=0.05)
+    assert line_edge_is_stable(scene)
+
+
+def line_edge_is_stable(scene):
+    """The dates' footprints differ by their own small jitter only."""
+    g = scene.geometry
+    lines, samples = np.indices((g.lines, g.samples))
+    masks = [scene.footprint_valid(i, lines, samples) for i in range(len(scene.dates))]
+    shifts = {tuple(scene.draws(d)["footprint_shift"]) for d in scene.dates}
+    return len(shifts) == len(scene.dates) and all((m != masks[0]).mean() < 0.02 for m in masks)
+
+
+def test_coherence_varies_inside_a_land_cover_with_stream_and_ridge_lines(repo):
+    base = {"size_km": [3.0, 3.0], "areas": {"count": 0}, "decoys": {"count": 0}}
+    p = params(repo, base)
+    scene = build_scene(p, "tiny", dem_path=str(repo / DEM))
+    q = scene.coherence_factor
+    og = OutputGrid(scene, p["insar"]["pixel_spacing_deg"])
+    coh = og.coherence(0, 2)
+    rock = (og.cover == 0) & (og.layover_shadow == 0) & (coh > 0)
+    assert np.std(np.log(coh[rock])) > 0.1  # continuous variation inside one cover
+    # streams: the drainage network of the relief carries lower coherence than the slopes
+    from isslide.simulate.terrain import flow_accumulation
+
+    acc = flow_accumulation(ndimage.gaussian_filter(scene.dem.astype(float), 1.0))
+    cell_km2 = abs(scene.dem_transform.e) * M_PER_DEG * scene.dem_transform.a * M_PER_DEG * 0.716e-6
+    streams = acc > 10 * 0.1 / cell_km2
+    assert streams.mean() > 0.005
+    assert np.median(q[streams]) < 0.6 * np.median(q[acc < 3])
+    flat = params(
+        repo, {**base, "texture": {"amplitude": 0, "stream_area_km2": 0, "ridge_area_km2": 0}}
+    )
+    assert np.all(build_scene(flat, "tiny", dem_path=str(repo / DEM)).coherence_factor == 1)
+
+
+def test_areas_have_lobes_internal_velocity_variation_and_some_low_coherence(repo):
+    p = params(repo, {"areas": {"count": 15, "per_zone_min": 0}, "size_km": [5.0, 5.0]})
+    scene = build_scene(p, "tiny", dem_path=str(repo / DEM))
+    lobes = np.bincount(scene.lobes["area"], minlength=scene.n_areas)
+    assert lobes.min() >= 1 and (lobes > 1).sum() >= 3
+    frame = gpd.GeoDataFrame(
+        {"n": lobes}, geometry=[A_outline(scene, k) for k in range(scene.n_areas)]
+    )
+    assert any(
+        g.geom_type == "Polygon" and len(g.exterior.coords) > 73 for g in frame.geometry[lobes > 1]
+    )
+    og = OutputGrid(scene, p["insar"]["pixel_spacing_deg"])
+    # motion varies inside: the profile of a multi-lobe area is no single concentric bubble
+    k = int(np.flatnonzero(lobes > 1)[0])
+    _, prof, rho = og.area_profiles[k]
+    bubble = np.clip(1 - np.clip(rho, 0, None) ** 2, 0, None) ** 1.5
+    inside = rho < 1
+    assert np.corrcoef(prof[inside], bubble[inside])[0, 1] < 0.995
+    assert scene.areas["disturbed"].any()
+    stats = og.area_stats(0, 2)
+    d = stats[scene.areas["disturbed"]]
+    assert (d["coherence_inside"] < d["coherence_around"]).all()
+    assert (d["coherence_around"] - d["coherence_inside"]).median() > 0.1
+
+
+def A_outline(scene, k):
+    from isslide.simulate.areas import outline
+
+    return outline(scene.lobes, k)
+
+
+def decoy_world(repo, **extra):
+    sim = {
+        "size_km": [3.0, 3.0],
+        "areas": {"count": 4, "per_zone_min": 0},
+        "decoys": {"count": 3, "ramps_per_date": 2.0, "steps_per_date": 2.0},
+        "aps": {"blobs_per_date": 3.0},
+        **extra,
+    }
+    return params(repo, sim)
+
+
+def test_every_decoy_kind_is_drawn_and_recorded_in_the_truth(repo, tmp_path):
+    from isslide.simulate.decoys import KINDS
+    from isslide.simulate.truth import write_pair_truth
+
+    p = decoy_world(repo)
+    scene = build_scene(p, "tiny", dem_path=str(repo / DEM))
+    out = {
+        "decoys": tmp_path / "decoys.tif",
+        "areas": tmp_path / "areas.gpkg",
+        "deformation": tmp_path / "deformation.tif",
+        "valid": tmp_path / "valid.tif",
+    }
+    res = write_pair_truth(
+        scene, p["insar"]["pixel_spacing_deg"], p["dates"][0], p["dates"][2], out
+    )
+    assert all(res["decoy_pixels"][name] > 0 for name in KINDS.values()), res
+    with rasterio.open(out["decoys"]) as src:
+        codes = src.read(1)
+        assert src.dtypes[0] == "uint8" and src.crs.to_epsg() == 4326
+        assert json.loads(src.tags()["DECOY_KINDS"]) == {str(k): v for k, v in KINDS.items()}
+    with rasterio.open(out["deformation"]) as src:
+        defo = src.read(1)
+    assert set(np.unique(codes)) == {0, 1, 2, 3, 4}
+    assert np.all(codes[defo != 0] == 0)  # motion is never a decoy pixel
+    layer = gpd.read_file(out["areas"], layer="decoys")
+    assert set(layer["kind"]) == set(KINDS.values())
+    assert layer["id"].is_unique and (layer["code"].map(KINDS) == layer["kind"]).all()
+    fixed = gpd.read_file(tmp_path / "areas.gpkg", layer="decoys")
+    assert set(fixed[fixed["code"] == 1]["id"]) == set(scene.decoys["id"])
+    # fixed low-coherence bubbles: coherence of the surroundings times the configured factor
+    og = OutputGrid(scene, p["insar"]["pixel_spacing_deg"])
+    c_lo, c_hi = p["simulation"]["decoys"]["coherence_factor"]
+    q = og.coherence_factor[codes == 1]
+    assert np.median(q) < 1.2 * c_hi and np.median(q) > 0.5 * c_lo
+    # per-date decoys are the date's, away from the moving areas
+    for d in scene.draws(scene.dates[0])["decoys"]:
+        if d["code"] > 1:
+            k = np.argmin(np.hypot(scene.areas["lon"] - d["lon"], scene.areas["lat"] - d["lat"]))
+            dist = math.hypot(
+                (scene.areas["lon"][k] - d["lon"]) * M_PER_DEG * math.cos(math.radians(44.27)),
+                (scene.areas["lat"][k] - d["lat"]) * M_PER_DEG,
+            )
+            assert dist > scene.areas["reach"][k]
+
+
+def test_per_date_decoys_show_in_the_interferograms_of_their_date(repo):
+    from isslide.simulate import decoys as D
+
+    p = quiet(
+        repo,
+        size_km=[1.5, 1.5],
+        decoys={"count": 0, "steps_per_date": 4.0, "step_size_m": [300.0, 400.0]},
+    )
+    scene = build_scene(p, "tiny")
+    d0 = scene.draws(scene.dates[0])["decoys"]
+    d1 = scene.draws(scene.dates[1])["decoys"]
+    assert d1 and all(d["code"] == D.CODES["phase_step"] for d in d0 + d1)
+    assert {d["id"] for d in d0}.isdisjoint({d["id"] for d in d1})  # each date its own
+    s0, _ = simulate_slc(scene, p["dates"][0])
+    s1, _ = simulate_slc(scene, p["dates"][1])
+    ifg = s0 * np.conj(s1)  # its phase is psi_1 - psi_0: flat, still, no baseline otherwise
+    g = scene.geometry
+    h = float(np.median(scene.dem))
+    checked = 0
+    for d in d1:
+        expected = float(D.total_phase(d1, [d["lon"]], [d["lat"]])[0]) - float(
+            D.total_phase(d0, [d["lon"]], [d["lat"]])[0]
+        )
+        line, sample = g.ground_to_radar(d["lon"], d["lat"], h)
+        li, si = int(round(float(line))), int(round(float(sample)))
+        if abs(expected) < 1.0 or not (3 <= li < g.lines - 3 and 12 <= si < g.samples - 12):
+            continue
+        window = ifg[li - 2 : li + 3, si - 10 : si + 11].sum()
+        assert abs(np.angle(window * np.exp(-1j * expected))) < 0.4
+        checked += 1
+    assert checked >= 1
+
+
+def test_the_annotator_outlines_the_part_of_an_area_whose_motion_shows(repo):
+    from isslide.simulate.truth import annotation_frame
+
+    p = quiet(repo, size_km=[1.5, 1.5], annotations={"jitter_m": 0.0})
+    scene = inject_area(build_scene(p, "tiny"), 12.0, size_m=800.0)
+    og = OutputGrid(scene, p["insar"]["pixel_spacing_deg"])
+    frame = annotation_frame(scene, og, 0, 1)
+    assert len(frame) == 1
+    from rasterio import features
+
+    lab = features.rasterize(
+        [(frame.geometry[0], 1)], out_shape=(og.height, og.width), transform=og.transform
+    ).astype(bool)
+    defo = np.abs(og.deformation(0, 1))
+    level = p["simulation"]["annotations"]["outline_rad"]
+    shows = defo >= level
+    assert (defo[lab] < level).mean() < 0.1  # what is drawn moves
+    assert (lab[shows]).mean() > 0.85  # what moves is drawn
+    # the whole ellipse (the old annotator) would hold far more still ground than the outline
+    ellipse = features.rasterize(
+        [(A_outline(scene, 0), 1)], out_shape=lab.shape, transform=og.transform
+    ).astype(bool)
+    assert lab.sum() < 0.9 * ellipse.sum()
+    # jitter moves the border, smoothly
+    pj = quiet(repo, size_km=[1.5, 1.5], annotations={"jitter_m": 20.0})
+    sj = inject_area(build_scene(pj, "tiny"), 12.0, size_m=800.0)
+    gj = annotation_frame(sj, OutputGrid(sj, pj["insar"]["pixel_spacing_deg"]), 0, 1).geometry[0]
+    moved = gj.symmetric_difference(frame.geometry[0]).area / frame.geometry[0].area
+    assert 0.02 < moved < 0.5
+
+
+@pytest.mark.parametrize(
+    ("sim", "message"),
+    [
+        ({"areas": {"size_m": [5000.0, 6000.0]}}, r"simulation\.areas\.size_m .* does not fit"),
+        (
+            {"areas": {"count": 40, "per_zone_min": 0, "size_m": [500.0, 900.0]}},
+            r"simulation\.areas\.count 40: only \d+",
+        ),
+        (
+            {"decoys": {"count": 40, "size_m": [400.0, 500.0]}},
+            r"simulation\.decoys\.count 40: only \d+",
+        ),
+        ({"decoys": {"ramp_size_m": [4000.0, 5000.0]}}, r"simulation\.decoys\.ramp_size_m"),
+        (
+            {"aps": {"blob_radius_m": [1500.0, 2000.0]}},
+            r"simulation\.aps\.blob_radius_m: every place for such a decoy overlaps a moving area",
+        ),
+    ],
+)
+def test_impossible_areas_or_decoys_name_the_key(repo, sim, message):
+    p = params(repo, sim)
+    with pytest.raises(IsslideError, match=message):
+        build_scene(p, "tiny", dem_path=str(repo / DEM))
+
+
+def test_a_zone_too_small_for_its_areas_names_the_zone(repo):
+    p = params(repo, {"areas": {"per_zone_min": 3, "size_m": [700.0, 900.0]}})
+    p["stack"] = {
+        "zones": {"tiny": {"bbox": [-71.2901, 44.2699, -71.2899, 44.2701], "role": "train"}}
+    }
+    with pytest.raises(IsslideError, match=r"stacks\.tiny\.zones\.tiny"):
+        build_scene(p, "tiny", dem_path=str(repo / DEM))
+
+
+def test_ground_overlaid_by_a_layover_slope_is_masked_as_layover(repo, tmp_path):
+    lon0, lat0 = -71.29, 44.27
+    centres = ridge_dem(tmp_path / "ridges.tif", lon0, lat0, [(50.0, 20.0)])
+    p = quiet(repo, size_km=[2.4, 1.5])
+    scene = build_scene(p, "tiny", dem_path=str(tmp_path / "ridges.tif"))
+    og = OutputGrid(scene, p["insar"]["pixel_spacing_deg"])
+    east = (og.lon - lon0) * M_PER_DEG * math.cos(math.radians(lat0)) - centres[0]
+    ls = og.layover_shadow
+    # the 50 degree face (200 m high) reaches the flat ground 168 m east of the crest; flat
+    # ground out to about 200 / tan(38 deg) = 256 m shares its ranges (passive layover)
+    passive = (east > 185) & (east < 235)
+    assert (ls[passive] == 1).mean() > 0.8
+    assert (ls[(east > 320) & (east < 600)] == 1).mean() < 0.02

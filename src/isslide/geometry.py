@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from affine import Affine
+from scipy import ndimage
 
 EARTH_RADIUS = 6_371_008.8  # mean Earth radius, m
 C_BAND_WAVELENGTH = 0.055465763  # Sentinel-1, m
@@ -159,12 +160,50 @@ class SarGeometry:
         return SarGeometry.from_dict(d)
 
 
+LAYOVER_TOLERANCE_SAMPLES = 1.0  # range overlap (slant-range samples) that counts as layover
+
+
+def passive_layover(line, sample, cross, tolerance: float = LAYOVER_TOLERANCE_SAMPLES):
+    """True where a ground point shares its slant range with another point of its azimuth line.
+
+    ``line``, ``sample``: radar coordinates of ground points (any shape); ``cross``: their
+    cross-track position (m, growing away from the sensor). Along each azimuth line (points
+    binned by ``floor(line)``, sorted by ``cross``) the slant range should grow; a point whose
+    range is below the largest range of the points nearer the sensor, or above the smallest
+    range of the points beyond it (by more than ``tolerance`` samples), is imaged together with
+    them: the slope in layover and the ground before and after it that its echoes overlay.
+    """
+    line = np.asarray(line, np.float64)
+    shape = line.shape
+    b = np.floor(line).ravel().astype(np.int64)
+    s = np.asarray(sample, np.float64).ravel()
+    x = np.asarray(cross, np.float64).ravel()
+    out = np.zeros(s.size, bool)
+    if s.size < 2:
+        return out.reshape(shape)
+    order = np.lexsort((x, b))
+    bo = b[order] - b.min()
+    big = float(s.max() - s.min()) + 10.0 * tolerance + 10.0
+    key = s[order] + bo * big  # later bins always above earlier ones: one pass for all bins
+    same_prev = np.r_[False, bo[1:] == bo[:-1]]
+    same_next = np.r_[bo[1:] == bo[:-1], False]
+    run_max = np.maximum.accumulate(key)
+    prev_max = np.where(same_prev, np.r_[-np.inf, run_max[:-1]], -np.inf)
+    rev_min = np.minimum.accumulate(key[::-1])[::-1]
+    next_min = np.where(same_next, np.r_[rev_min[1:], np.inf], np.inf)
+    flag = (key < prev_max - tolerance) | (key > next_min + tolerance)
+    out[order] = flag
+    return out.reshape(shape)
+
+
 def layover_shadow(dem: np.ndarray, transform: Affine, geometry: SarGeometry) -> np.ndarray:
     """Layover (1) / shadow (2) / neither (0) mask of a DEM on a lon/lat grid.
 
     Layover where the terrain slope facing the sensor exceeds the incidence angle (the slope
-    is steeper than the radar wavefront); shadow where the slope facing away exceeds
-    90 degrees minus the incidence angle.
+    is steeper than the radar wavefront) and on the ground its echoes overlay, before its foot
+    and beyond its top (:func:`passive_layover`, as a range-Doppler terrain correction maps
+    several ground points to one radar position there); shadow where the slope facing away
+    exceeds 90 degrees minus the incidence angle.
     """
     rows, cols = np.indices(dem.shape)
     lon, lat = transform @ (cols + 0.5, rows + 0.5)
@@ -180,7 +219,16 @@ def layover_shadow(dem: np.ndarray, transform: Affine, geometry: SarGeometry) ->
     angle = np.arctan(slope_facing_sensor)
     inc = geometry.incidence(lon, lat, dem)
     out = np.zeros(dem.shape, np.uint8)
-    out[angle > inc] = 1
+    active = angle > inc
+    if active.any():
+        line, sample = geometry.ground_to_radar(lon, lat, dem)
+        _, cross = geometry.along_cross(lon, lat)
+        overlap = passive_layover(line, sample, cross) | active
+        # ground overlaid by a layover slope touches it: drop isolated slivers of range overlap
+        labels, _ = ndimage.label(overlap, structure=np.ones((3, 3)))
+        keep = np.unique(labels[active])
+        out[np.isin(labels, keep[keep > 0])] = 1
+    out[active] = 1
     out[-angle > (math.pi / 2 - inc)] = 2
     return out
 

@@ -502,7 +502,12 @@ def goldstein_step(*, inputs, outputs, params, threads=1, resources=None):
     alpha, n, win = float(g.get("alpha", 1.0)), int(g.get("fft_size", 64)), int(g.get("window", 3))
     with ProductReader(inputs["product"], kinds=("topo_removed",)) as src:
         meta = dict(src.meta)
-        filtered = goldstein.goldstein(src.read("ifg"), alpha, n, win, workers=_workers(threads))
+        held = [src.read("ifg")]
+        nodata = held[0] == 0  # outside the SLCs' valid footprint
+        # goldstein() drops its argument once padded: hand it the only reference
+        filtered = goldstein.goldstein(held.pop(), alpha, n, win, workers=_workers(threads))
+        filtered[nodata] = 0  # the filter leaks into nodata; it stays nodata
+        del nodata
         meta.update(
             kind="goldstein",
             history=meta["history"] + ["goldstein"],
@@ -538,10 +543,11 @@ def multilook_step(*, inputs, outputs, params, threads=1, resources=None):
             outputs["product"], shape, [("ifg", COMPLEX), ("coherence", FLOAT)], meta
         ) as out:
             for a, b in line_blocks(shape[0] * az, size, multiple=az):
-                out.write("ifg", multilook.multilook(src.read("ifg", (a, b)), az, rg), a // az)
-                out.write(
-                    "coherence", multilook.multilook(src.read("coherence", (a, b)), az, rg), a // az
-                )
+                ifg = src.read("ifg", (a, b))
+                valid = ifg != 0  # zero: outside the SLCs' valid footprint (nodata)
+                out.write("ifg", multilook.multilook_valid(ifg, valid, az, rg), a // az)
+                coh = src.read("coherence", (a, b))
+                out.write("coherence", multilook.multilook_valid(coh, valid, az, rg), a // az)
 
 
 def reproject_dem(path: str, transform, width: int, height: int) -> np.ndarray:

@@ -5,8 +5,9 @@ position is computed with the forward model (:meth:`SarGeometry.ground_to_radar`
 precise orbit) and converted to multilooked coordinates. The complex interferogram is then
 interpolated bilinearly on its real and imaginary parts (never on the wrapped angle) and the phase
 taken from the interpolated complex value; coherence is interpolated bilinearly. Output pixels
-that fall outside the radar image or on DEM voids are nodata. The layover/shadow mask is
-:func:`isslide.geometry.layover_shadow` of the DEM on the output grid.
+that fall outside the radar image, on DEM voids or next to a nodata (zero) multilooked pixel
+(outside the SLCs' valid footprint) are nodata. The layover/shadow mask is
+:func:`isslide.geometry.layover_shadow` of the DEM on the output grid (255 where nodata).
 """
 
 from __future__ import annotations
@@ -67,21 +68,24 @@ def terrain_correct(
     mask = np.empty((height, width), np.uint8)
     re_in, im_in = ifg.real.astype(np.float32), ifg.imag.astype(np.float32)
     coh_in = coh.astype(np.float32)
+    # 1 where the multilooked interferogram holds data; an output pixel needs all of its
+    # bilinear neighbours valid (interpolated validity 1)
+    data_in = (ifg != 0).astype(np.float32)
+    footprint = data_in.min() < 1.0
     n_l, n_s = ifg.shape
     lon = transform.c + transform.a * (np.arange(width) + 0.5)
     rows_per_block = block_rows or max(
         1, (1 << 21) // max(width, 1)
     )  # bounded memory on large grids
+    # the layover mask is not local (a layover slope overlays ground along its azimuth line):
+    # computed once on the whole grid
+    valid_all = np.isfinite(dem)
+    mask_all = layover_shadow(np.where(valid_all, dem, 0.0), transform, geometry)
     for r0 in range(0, height, rows_per_block):
         r1 = min(height, r0 + rows_per_block)
-        # one row of halo each side for the slope-based layover/shadow mask
-        h0, h1 = max(0, r0 - 1), min(height, r1 + 1)
-        block = dem[h0:h1]
-        valid_h = np.isfinite(block)
-        hb = np.where(valid_h, block, 0.0)
-        ls = layover_shadow(hb, transform @ Affine.translation(0, h0), geometry)[r0 - h0 : r1 - h0]
-        h = hb[r0 - h0 : r1 - h0]
-        valid = valid_h[r0 - h0 : r1 - h0]
+        ls = mask_all[r0:r1].copy()
+        h = np.where(valid_all[r0:r1], dem[r0:r1], 0.0)
+        valid = valid_all[r0:r1]
         lat = transform.f + transform.e * (np.arange(r0, r1) + 0.5)
         lon2, lat2 = np.meshgrid(lon, lat)
         row, col = radar_position(geometry, orbit, lon2, lat2, h, looks_azimuth, looks_range)
@@ -89,6 +93,9 @@ def terrain_correct(
         inside = valid & (row >= 0) & (row <= n_l - 1) & (col >= 0) & (col <= n_s - 1)
         coords = [row.ravel(), col.ravel()]
         shape = row.shape
+        if footprint:
+            has = ndimage.map_coordinates(data_in, coords, order=1, mode="nearest", prefilter=False)
+            inside &= has.reshape(shape) > 0.999
         re = ndimage.map_coordinates(re_in, coords, order=1, mode="nearest", prefilter=False)
         im = ndimage.map_coordinates(im_in, coords, order=1, mode="nearest", prefilter=False)
         cc = ndimage.map_coordinates(coh_in, coords, order=1, mode="nearest", prefilter=False)

@@ -13,16 +13,20 @@ Echo of a scatterer at date n::
     sqrt(P) * z_n * exp(-1j * (4 pi / wavelength * (R_n + d_n) + psi_n))
 
 * ``P``: gamma0 of its land cover x cos(local incidence) x surface area / area of a radar cell;
+  the land cover is looked up at the scatterer's position plus a sub-cell offset (uniform within
+  one DEM cell, fixed per scatterer), so cover borders are not the DEM grid's staircase;
 * ``z_n = sqrt(ginf) c + sqrt(g0 - ginf) u_n + sqrt(1 - g0) e_n`` with ``c`` (common to all
   dates), ``e_n`` (new each date) CN(0, 1) and ``u_n`` a complex Gaussian AR(1) (Ornstein-Uhlenbeck)
   with correlation ``exp(-dt / tau)``: E[z_i z_j*] = ginf + (g0 - ginf) exp(-|t_i - t_j| / tau),
-  the temporal coherence of the land cover, known exactly;
+  the temporal coherence, known exactly; ``g0`` and ``ginf`` are the land cover's times the
+  scene's coherence factor (texture, streams, ridges, decoy patches; bilinear on the DEM grid);
 * ``R_n`` slant range to the precise orbit of date n; ``d_n`` line-of-sight displacement of
-  the moving areas (range increase); ``psi_n`` atmospheric phase screen (turbulence + height
-  stratification + blobs) and the decoys' phase anomalies.
+  the moving areas (range increase, the sum of their lobes); ``psi_n`` atmospheric phase screen
+  (turbulence + height stratification) and the decoys' phase anomalies (:mod:`.decoys`).
 
-Thermal noise CN(0, NESZ) is added per radar cell, then the calibrated complex amplitude is
-multiplied by the calibration LUT and rounded to int16 digital numbers (I, Q).
+Thermal noise CN(0, NESZ) is added per radar cell; radar cells outside the date's valid
+footprint (:mod:`.footprint`) are set to 0, as in a real product. Then the calibrated complex
+amplitude is multiplied by the calibration LUT and rounded to int16 digital numbers (I, Q).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from scipy import ndimage
 
 from ..geometry import Orbit
 from . import areas as A
+from . import decoys as D
 from .fields import complex_normal, power_law_field, rng
 from .io import write_json, write_raster
 from .scene import Scene
@@ -87,7 +92,7 @@ def sample_dem_grid(scene: Scene, field, lon, lat, order: int = 1):
 
 
 def nuisance_phase(scene: Scene, i: int) -> np.ndarray:
-    """Atmospheric phase screen plus decoy phase anomalies of date i on the DEM grid (rad)."""
+    """Atmospheric phase screen plus every decoy's phase anomaly of date i on the DEM grid (rad)."""
     sim = scene.sim
     aps = sim["aps"]
     tr = scene.dem_transform
@@ -110,16 +115,7 @@ def nuisance_phase(scene: Scene, i: int) -> np.ndarray:
     rows, cols = np.indices(scene.dem.shape)
     lon = (tr.c + (cols + 0.5) * tr.a).ravel()
     lat = (tr.f + (rows + 0.5) * tr.e).ravel()
-    bl = draws["blobs"]
-    for k in range(len(bl["lon"])):
-        e = (lon - bl["lon"][k]) * M_PER_DEG * math.cos(math.radians(lat0))
-        n = (lat - bl["lat"][k]) * M_PER_DEG
-        phase.ravel()[:] += bl["amplitude"][k] * np.exp(
-            -(e * e + n * n) / (2 * bl["radius"][k] ** 2)
-        )
-    if len(scene.decoys.get("id", [])):
-        centres, shapes = scene.decoy_shapes()
-        phase.ravel()[:] += A.bubble_sum(lon, lat, centres, shapes, draws["decoy_phase"])
+    phase.ravel()[:] += D.total_phase(draws["decoys"], lon, lat)
     return phase
 
 
@@ -146,14 +142,15 @@ def simulate_slc(scene: Scene, date) -> tuple[np.ndarray, dict]:
     gx_dem, gy_dem = gradients(scene.dem, scene.dem_transform, g.lat0)
     nuis = nuisance_phase(scene, i)
     gamma0 = 10 ** (scene.surface_table("gamma0_db") / 10.0)
-    g0 = scene.surface_table("g0")
-    ginf = np.minimum(scene.surface_table("ginf"), g0)
+    g0_c = scene.surface_table("g0").astype(np.float32)
+    ginf_c = np.minimum(scene.surface_table("ginf"), g0_c).astype(np.float32)
     tau = scene.surface_table("tau_days")
+    factor = np.asarray(scene.coherence_factor, np.float32)
+    textured = bool(factor.min() != 1.0 or factor.max() != 1.0)
     # the AR(1) speckle chain runs over the revisit grid from dates.start up to this date
     ordinals = [d.toordinal() for d in scene.grid_until(scene.dates[i])]
     if scene.n_areas:
-        centres, shapes = scene.area_shapes()
-        disp = scene.displacement(i)
+        lobe_disp = scene.lobe_weights(scene.displacement(i))
     n_pix = g.lines * g.samples
     slc = np.zeros(n_pix, np.complex64)
     a_cell = ground.cell_east_m * ground.cell_north_m
@@ -164,8 +161,24 @@ def simulate_slc(scene: Scene, date) -> tuple[np.ndarray, dict]:
         h = ndimage.map_coordinates(scene.dem.astype(np.float64), coords, order=1, mode="nearest")
         gx = ndimage.map_coordinates(gx_dem, coords, order=1, mode="nearest")
         gy = ndimage.map_coordinates(gy_dem, coords, order=1, mode="nearest")
-        cov = ndimage.map_coordinates(scene.cover, coords, order=0, mode="nearest")
+        # land cover at a fixed random sub-cell offset of each scatterer (no staircase borders)
+        dither = rng(scene.seed, scene.stack, "dither", b).random(2 * lon.size, np.float32)
+        dither -= np.float32(0.5)
+        cov = ndimage.map_coordinates(
+            scene.cover,
+            [coords[0] + dither[: lon.size], coords[1] + dither[lon.size :]],
+            order=0,
+            mode="nearest",
+        )
+        del dither
         psi = ndimage.map_coordinates(nuis, coords, order=1, mode="nearest")
+        g0 = g0_c[cov]
+        ginf = ginf_c[cov]
+        if textured:
+            q = ndimage.map_coordinates(factor, coords, order=1, mode="nearest")
+            g0 = np.minimum(g0 * q, np.float32(0.99))
+            ginf = np.minimum(ginf * q, g0)
+            del q
         # backscattered power (relative to a flat radar cell) from the local incidence
         look = g.look_vector(lon, lat, h)
         nrm = np.sqrt(1.0 + gx * gx + gy * gy)
@@ -177,7 +190,7 @@ def simulate_slc(scene: Scene, date) -> tuple[np.ndarray, dict]:
         # reflectivity: common + exponentially correlated + fresh parts
         n = lon.size
         z = complex_normal(rng(scene.seed, scene.stack, "common", b), n)
-        z *= np.sqrt(ginf[cov])
+        z *= np.sqrt(ginf)
         u = complex_normal(rng(scene.seed, scene.stack, "drift", ordinals[0], b), n)
         tau_c = tau[cov]
         for m in range(1, len(ordinals)):
@@ -191,15 +204,15 @@ def simulate_slc(scene: Scene, date) -> tuple[np.ndarray, dict]:
             u += np.sqrt(1.0 - rho * rho) * complex_normal(
                 rng(scene.seed, scene.stack, "drift", ordinals[m], b), n
             )
-        z += np.sqrt(g0[cov] - ginf[cov]) * u
+        z += np.sqrt(g0 - ginf) * u
         del u
-        z += np.sqrt(1.0 - g0[cov]) * complex_normal(
+        z += np.sqrt(1.0 - g0) * complex_normal(
             rng(scene.seed, scene.stack, "fresh", ordinals[-1], b), n
         )
         # geometry: slant range to the precise orbit, deformation, atmosphere
         rng_m = g.slant_range(lon, lat, h, orbit)
         if scene.n_areas:
-            rng_m += A.bubble_sum(lon, lat, centres, shapes, disp)
+            rng_m += A.lobes_sum(lon, lat, scene.lobes, lobe_disp)
         phase = np.mod(k4pi * rng_m, 2 * math.pi) + psi
         z *= np.sqrt(power) * np.exp(-1j * phase)
         del phase, psi, power
@@ -217,6 +230,8 @@ def simulate_slc(scene: Scene, date) -> tuple[np.ndarray, dict]:
         slc[r0:r1] += (math.sqrt(nesz) * complex_normal(gen, (r1 - r0) * g.samples)).reshape(
             r1 - r0, g.samples
         )
+        inside = scene.footprint_valid(i, np.arange(r0, r1)[:, None], np.arange(g.samples)[None])
+        slc[r0:r1][~inside] = 0
     return slc, metadata(scene, i)
 
 
@@ -290,18 +305,11 @@ def metadata(scene: Scene, i: int) -> dict:
             },
             "aps_stratified_rad_per_km": float(draws["aps_stratified"]),
             "calibration_gain": float(draws["gain"]),
-            "atmospheric_blobs": [
-                {
-                    "lon": float(lo),
-                    "lat": float(la),
-                    "radius_m": float(r),
-                    "amplitude_rad": float(a),
-                }
-                for lo, la, r, a in zip(
-                    *(draws["blobs"][k] for k in ("lon", "lat", "radius", "amplitude")),
-                    strict=True,
-                )
-            ],
+            "footprint_shift_px": {
+                "azimuth": float(draws["footprint_shift"][0]),
+                "range": float(draws["footprint_shift"][1]),
+            },
+            "decoys": [D.to_json(d) for d in draws["decoys"]],
         },
     }
 

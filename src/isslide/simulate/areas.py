@@ -1,10 +1,15 @@
 """Slow-moving areas (landslides, rock glaciers) and decoys: shapes, "bubble" profiles, placement.
 
-An area is a star-shaped lobe around its centre: an ellipse with semi-axes ``a`` (along the long
-axis, oriented downslope) and ``b``, whose radius is modulated by low-order harmonics
+A lobe is star-shaped around its centre: an ellipse with semi-axes ``a`` (along the long axis,
+oriented downslope) and ``b``, whose radius is modulated by low-order harmonics
 ``r(phi) = r_ellipse(phi) * (1 + sum_k c_k cos(k phi + p_k))``. The normalised radius
 ``rho = |p - centre| / r(phi)`` is < 1 inside; the motion profile ``(1 - rho**2) ** 1.5`` is 1 at
 the centre and fades to 0 on the border (the "bubble" of a landslide in an interferogram).
+
+A moving area is its main lobe plus up to ``areas.extra_lobes`` smaller lobes overlapping it
+(an irregular outline: the union). Each lobe has a velocity factor (the area's centre velocity
+times it) and a tilt ``t`` that makes it faster towards one end, ``(1 + t x / a)`` along its
+axis: the motion varies inside the area (:func:`lobes_sum`).
 """
 
 from __future__ import annotations
@@ -137,3 +142,111 @@ def bubble_sum(lon, lat, centres, params, weights):
         if sel.size:
             out[sel] += w * profile(lon[sel], lat[sel], clon, clat, orient, a, b, harm)
     return out
+
+
+LOBE_KEYS = ("area", "lon", "lat", "orient", "a", "b", "harm", "factor", "tilt")
+
+
+def lobe_profile(lon, lat, clon, clat, orient, a, b, harm, tilt):
+    """Bubble profile of a lobe with its along-axis tilt, and the normalised radius."""
+    x, y = local_xy(lon, lat, clon, clat, orient)
+    rho = np.hypot(x, y) / radius(np.arctan2(y, x), a, b, harm)
+    prof = np.clip(1.0 - rho**2, 0.0, None) ** PROFILE_EXPONENT
+    if tilt:
+        prof = prof * np.clip(1.0 + tilt * x / a, 0.0, None)
+    return prof, rho
+
+
+def lobes_sum(lon, lat, lobes: dict, weights, with_rho: bool = False):
+    """Sum over lobes of ``weight * lobe profile`` at the 1-D points ``lon``/``lat``.
+
+    Lobes whose bounding box misses the points' box are skipped without touching the points;
+    the others evaluate only the points inside their own box. ``with_rho``: also the smallest
+    normalised radius over the lobes (< 1 inside the union).
+    """
+    lon = np.asarray(lon)
+    lat = np.asarray(lat)
+    out = np.zeros(lon.shape, np.float64)
+    rho_min = np.full(lon.shape, np.inf) if with_rho else None
+    n = len(lobes.get("lon", []))
+    if not n or not lon.size:
+        return (out, rho_min) if with_rho else out
+    lo_lon, hi_lon = float(lon.min()), float(lon.max())
+    lo_lat, hi_lat = float(lat.min()), float(lat.max())
+    for k in range(n):
+        w = float(weights[k])
+        if w == 0 and not with_rho:
+            continue
+        clon, clat = float(lobes["lon"][k]), float(lobes["lat"][k])
+        a, b, harm = float(lobes["a"][k]), float(lobes["b"][k]), lobes["harm"][k]
+        ext = extent_m(a, b, harm)
+        dlon = ext / (M_PER_DEG * math.cos(math.radians(clat)))
+        dlat = ext / M_PER_DEG
+        if clon + dlon < lo_lon or clon - dlon > hi_lon or clat + dlat < lo_lat:
+            continue
+        if clat - dlat > hi_lat:
+            continue
+        sel = np.flatnonzero(
+            (lon >= clon - dlon)
+            & (lon <= clon + dlon)
+            & (lat >= clat - dlat)
+            & (lat <= clat + dlat)
+        )
+        if not sel.size:
+            continue
+        prof, rho = lobe_profile(
+            lon[sel], lat[sel], clon, clat, float(lobes["orient"][k]), a, b, harm,
+            float(lobes["tilt"][k]),
+        )  # fmt: skip
+        out[sel] += w * prof
+        if with_rho:
+            rho_min[sel] = np.minimum(rho_min[sel], rho)
+    return (out, rho_min) if with_rho else out
+
+
+def lobe_polygons(lobes: dict, area_index: int):
+    """The lobes of one area as shapely polygons (main lobe first)."""
+    return [
+        polygon(
+            lobes["lon"][k],
+            lobes["lat"][k],
+            lobes["orient"][k],
+            lobes["a"][k],
+            lobes["b"][k],
+            lobes["harm"][k],
+        )
+        for k in np.flatnonzero(np.asarray(lobes["area"]) == area_index)
+    ]
+
+
+def outline(lobes: dict, area_index: int):
+    """The area's outline: the union of its lobes."""
+    polys = lobe_polygons(lobes, area_index)
+    return shapely.union_all(polys) if len(polys) > 1 else polys[0]
+
+
+def reach_m(lobes: dict, area_index: int, clon: float, clat: float) -> float:
+    """Largest distance (m) from the area's centre that one of its lobes can reach."""
+    best = 0.0
+    for k in np.flatnonzero(np.asarray(lobes["area"]) == area_index):
+        e = (lobes["lon"][k] - clon) * M_PER_DEG * math.cos(math.radians(clat))
+        n = (lobes["lat"][k] - clat) * M_PER_DEG
+        ext = extent_m(lobes["a"][k], lobes["b"][k], lobes["harm"][k])
+        best = max(best, math.hypot(e, n) + ext)
+    return best
+
+
+def single_lobes(areas: dict) -> dict:
+    """Lobes of areas made of their main lobe only (velocity factor 1, no tilt)."""
+    n = len(areas.get("id", []))
+    return {
+        "area": np.arange(n, dtype=np.int32),
+        "lon": np.asarray(areas["lon"], float),
+        "lat": np.asarray(areas["lat"], float),
+        "orient": np.asarray(areas["orient"], float),
+        "a": np.asarray(areas["a"], float),
+        "b": np.asarray(areas["b"], float),
+        "harm": np.asarray(areas["harm"], float).reshape(n, N_HARMONICS, 2),
+        "factor": np.ones(n),
+        "tilt": np.zeros(n),
+    }

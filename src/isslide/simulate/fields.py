@@ -14,6 +14,10 @@ PURPOSES = {
     "areas": 4,
     "dates": 5,  # per-date draws, keyed by the date's ordinal
     "activity": 6,  # activity periods, keyed by the area id
+    "footprint": 7,  # the stack's valid swath / burst footprint
+    "texture": 8,  # coherence texture inside the land covers
+    "decoys": 9,  # the fixed decoys
+    "dither": 15,  # sub-cell land-cover lookup offsets of the ground scatterers, keyed by block
     "common": 10,  # speckle part common to all dates
     "drift": 11,  # innovations of the exponentially correlated part
     "fresh": 12,  # per-date independent part

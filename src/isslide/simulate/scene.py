@@ -1,4 +1,5 @@
-"""The simulated scene: terrain, radar geometry, land cover, moving areas, decoys, per-date draws.
+"""The simulated scene: terrain, radar geometry, land cover, coherence texture, valid footprint,
+moving areas, decoys, per-date draws.
 
 Everything random is drawn here from the config seed (except the per-pixel fields: speckle,
 turbulence and thermal noise, which each acquisition draws from its own seeded streams), and
@@ -18,10 +19,13 @@ import numpy as np
 import pandas as pd
 import shapely
 from affine import Affine
+from scipy import ndimage
 
 from ..errors import IsslideError
 from ..geometry import Orbit, SarGeometry, layover_shadow
 from . import areas as A
+from . import decoys as D
+from . import footprint as F
 from .fields import rng
 from .io import write_json, write_npz, write_raster, write_vector
 from .terrain import (
@@ -33,6 +37,7 @@ from .terrain import (
     ROCK,
     SNOW,
     WATER,
+    coherence_texture,
     expand,
     gradients,
     grid,
@@ -45,6 +50,7 @@ from .terrain import (
 log = logging.getLogger("isslide.simulate")
 
 HEADINGS = {"descending": 190.0, "ascending": 350.0}
+MAX_MISSES = 1500  # consecutive failed placements after which a scene counts as full
 DEM_NODATA = -9999.0
 # Preference of each land cover for hosting a monitored moving area (coherent cover is favoured,
 # as in the inventories made from interferograms).
@@ -75,6 +81,9 @@ class Scene:
     revisit_days: int
     areas: dict = field(default_factory=dict)
     decoys: dict = field(default_factory=dict)
+    lobes: dict = field(default_factory=dict)  # the areas' lobes (areas.LOBE_KEYS)
+    coherence_factor: np.ndarray | None = None  # multiplies g0 and ginf, on the DEM grid
+    footprint: dict = field(default_factory=lambda: dict(F.NONE))
     # The acquisitions in use (runtime only, never saved): an acquisition job sets the revisit
     # grid from ``start`` to its date, an annotation job the planned dates. Every per-date
     # quantity is drawn from a generator keyed by (seed, stack, date), never by position.
@@ -155,27 +164,19 @@ class Scene:
         )
         mis = gd.uniform(-1.0, 1.0, 2) * float(sim["radar"]["misregistration_px"])
         gain = float(sim["radar"]["calibration_gain"]) * gd.uniform(0.9, 1.1)
-        aps = sim["aps"]
-        strat = gd.normal(0.0, aps["stratified_rad_per_km"])
-        nb = int(gd.poisson(aps["blobs_per_date"]))
-        w, s, e, n = self.bounds
-        rad_lo, rad_hi = aps["blob_radius_m"]
-        blobs = {
-            "lon": gd.uniform(w, e, nb),
-            "lat": gd.uniform(s, n, nb),
-            "radius": gd.uniform(rad_lo, rad_hi, nb),
-            "amplitude": gd.choice([-1.0, 1.0], nb) * gd.uniform(0.5, 1.0, nb) * aps["blob_rad"],
-        }
-        n_decoys = len(self.decoys.get("id", []))
-        decoy_phase = gd.normal(0.0, float(sim["decoys"]["phase_rad"]), n_decoys)
+        strat = gd.normal(0.0, sim["aps"]["stratified_rad_per_km"])
+        n_fixed = len(self.decoys.get("id", []))
+        bubbles = gd.normal(0.0, float(sim["decoys"]["phase_rad"]), n_fixed)
+        shift = F.date_shift(gd, sim["footprint"])
+        per_date = D.draw_date(gd, self, key)
         out = {
             "orbit": orbit,
             "orbit_error": error,
             "misregistration": mis,
             "gain": gain,
             "aps_stratified": float(strat),
-            "blobs": blobs,
-            "decoy_phase": decoy_phase,
+            "footprint_shift": shift,
+            "decoys": D.fixed(self, bubbles) + per_date,
         }
         self._draws[key] = out
         return out
@@ -242,6 +243,17 @@ class Scene:
         """Line-of-sight displacement (m, range increase) of each area's centre at date i."""
         return self.areas["velocity"] * self.active_time(self.dates[i]) / 6.0
 
+    def lobe_weights(self, area_displacement: np.ndarray) -> np.ndarray:
+        """Per lobe: its area's displacement times the lobe's velocity factor."""
+        if not len(self.lobes.get("area", [])):
+            return np.zeros(0)
+        return np.asarray(area_displacement)[self.lobes["area"]] * self.lobes["factor"]
+
+    def footprint_valid(self, i: int, lines, samples) -> np.ndarray:
+        """True where radar (line, sample) of date i's SLC lies inside its valid footprint."""
+        shift = self.draws(self.dates[i])["footprint_shift"]
+        return F.valid(self.footprint, lines, samples, shift)
+
     @staticmethod
     def _shapes(table):
         """(centres, shape parameters) of a table of lobate/elliptic outlines."""
@@ -251,9 +263,6 @@ class Scene:
 
     def area_shapes(self):
         return self._shapes(self.areas)
-
-    def decoy_shapes(self):
-        return self._shapes(self.decoys)
 
     def surface_table(self, key: str) -> np.ndarray:
         return np.array([float(self.sim["surfaces"][c][key]) for c in COVER])
@@ -269,13 +278,24 @@ class Scene:
             "start": self.start.isoformat(),
             "revisit_days": self.revisit_days,
             "dem_transform": list(self.dem_transform)[:6],
+            "footprint": self.footprint,
         }
         arrays = dict(
             meta=np.array(json.dumps(meta)),
             dem=self.dem,
             cover=self.cover,
+            coherence_factor=np.asarray(
+                self.coherence_factor
+                if self.coherence_factor is not None
+                else np.ones_like(self.dem),
+                np.float32,
+            ),
         )
-        for prefix, group in (("area_", self.areas), ("decoy_", self.decoys)):
+        for prefix, group in (
+            ("area_", self.areas),
+            ("decoy_", self.decoys),
+            ("lobe_", self.lobes),
+        ):
             for k, v in group.items():
                 arrays[prefix + k] = np.asarray(v)
         write_npz(path, **arrays)
@@ -290,12 +310,12 @@ class Scene:
             ) from None
         with z:
             meta = json.loads(str(z["meta"]))
-            if "start" not in meta:
+            if "start" not in meta or "footprint" not in meta or "coherence_factor" not in z:
                 raise IsslideError(
-                    f"{path}: a scene from an older simulator (no time origin); "
-                    "rerun simulate_scene"
+                    f"{path}: a scene from an older simulator (no time origin, footprint or "
+                    "coherence texture); rerun simulate_scene"
                 )
-            groups = {"area_": {}, "decoy_": {}}
+            groups = {"area_": {}, "decoy_": {}, "lobe_": {}}
             for k in z.files:
                 for prefix, g in groups.items():
                     if k.startswith(prefix):
@@ -313,6 +333,9 @@ class Scene:
                 revisit_days=int(meta["revisit_days"]),
                 areas=groups["area_"],
                 decoys=groups["decoy_"],
+                lobes=groups["lobe_"],
+                coherence_factor=z["coherence_factor"],
+                footprint=meta["footprint"],
                 dates=parse_dates(dates or []),
             )
 
@@ -360,35 +383,148 @@ def _check_zones(stack: str, stack_cfg: dict, bounds) -> dict:
     return zones
 
 
+def _box_size_m(box, lat0) -> tuple[float, float]:
+    w, s, e, n = box
+    return (e - w) * M_PER_DEG * math.cos(math.radians(lat0)), (n - s) * M_PER_DEG
+
+
+def _check_sizes(sim: dict, stack: str, bounds, zones: dict) -> None:
+    """Areas and decoys that cannot fit the scene or a zone: one line naming the key."""
+    lat0 = float(sim["center"][1])
+    acfg = sim["areas"]
+    width, height = _box_size_m(expand(bounds, -150.0, lat0), lat0)
+    smallest = float(acfg["size_m"][0])
+    if acfg["count"] > 0 and smallest >= min(width, height):
+        raise IsslideError(
+            f"simulation.areas.size_m {acfg['size_m']}: the smallest moving area ({smallest:.0f} m) "
+            f"does not fit the simulated scene ({width:.0f} m x {height:.0f} m inside its 150 m "
+            "margin); lower simulation.areas.size_m or enlarge simulation.size_km"
+        )
+    if acfg["per_zone_min"] > 0 and acfg["count"] > 0:
+        zone_min = min(max(smallest, 300.0), float(acfg["size_m"][1]))
+        for name, box in zones.items():
+            zw, zh = _box_size_m(box, lat0)
+            # a guaranteed area's centre lies in the zone; half of it at least must fit there
+            if zone_min / 2.0 > max(zw, zh):
+                raise IsslideError(
+                    f"stacks.{stack}.zones.{name}.bbox: {zw:.0f} m x {zh:.0f} m inside the scene, "
+                    f"too small for the per_zone_min moving areas of at least {zone_min:.0f} m "
+                    "(simulation.areas.size_m); enlarge the zone or lower simulation.areas.per_zone_min"
+                )
+    checks = [("simulation.decoys.size_m", sim["decoys"]["size_m"], sim["decoys"]["count"])]
+    checks += [
+        ("simulation.decoys.ramp_size_m", sim["decoys"]["ramp_size_m"], 1),
+        ("simulation.decoys.step_size_m", sim["decoys"]["step_size_m"], 1),
+    ]
+    for key, size, count in checks:
+        if count and float(size[0]) >= min(width, height):
+            raise IsslideError(
+                f"{key} {list(size)}: the smallest decoy ({float(size[0]):.0f} m) does not fit the "
+                f"simulated scene ({width:.0f} m x {height:.0f} m); lower {key} or enlarge "
+                "simulation.size_km"
+            )
+
+
 def _place(
-    gen, n, cands_lon, cands_lat, weight, sizes, lobate_fn, scene_box, existing, gx, gy, margin_m
-):
-    """Draw up to n non-overlapping star shapes centred on weighted candidate cells."""
+    gen, n, cands_lon, cands_lat, weight, sizes, lobate_fn, scene_box, existing, gx, gy, margin_m,
+    extra_lobes=0, aspect=None,
+):  # fmt: skip
+    """Draw up to n non-overlapping star shapes centred on weighted candidate cells.
+
+    Each shape gets up to ``extra_lobes`` smaller lobes overlapping it (each with probability
+    one half); the union must lie in ``scene_box`` and keep ``margin_m`` from ``existing``.
+    Returns (centre lon, lat, orient, a, b, harm, lobate, k, lobes) with lobes a list of
+    (lon, lat, orient, a, b, harm, factor, tilt), the main lobe first.
+    """
     out = []
     if weight.sum() <= 0:
         return out
-    p = weight / weight.sum()
+    cdf = np.cumsum(weight, dtype=np.float64)
+    cdf /= cdf[-1]
     tries = 0
-    while len(out) < n and tries < 400 * max(n, 1):
+    misses = 0  # consecutive failed tries: the scene is full long before 400 tries per shape
+    bounds = [q.bounds for q in existing]
+    bounds_arr = [np.asarray(bounds).reshape(-1, 4)]
+    buf = margin_m / M_PER_DEG
+    while len(out) < n and tries < 400 * max(n, 1) and misses < MAX_MISSES:
         tries += 1
-        k = gen.choice(len(p), p=p)
+        misses += 1
+        k = min(int(np.searchsorted(cdf, gen.random(), side="right")), len(cdf) - 1)
         clon, clat = float(cands_lon[k]), float(cands_lat[k])
         lobate = lobate_fn(k)
         length = math.exp(gen.uniform(math.log(sizes[0]), math.log(sizes[1])))
-        aspect = gen.uniform(0.8, 1.6) if lobate else gen.uniform(1.5, 3.5)
-        a, b = length / 2.0, length / 2.0 / aspect
+        if aspect is not None:
+            asp = gen.uniform(*aspect)
+        else:
+            asp = gen.uniform(0.8, 1.6) if lobate else gen.uniform(1.5, 3.5)
+        a, b = length / 2.0, length / 2.0 / asp
         downslope = math.atan2(-gy[k], -gx[k])  # radians from east
         orient = downslope + gen.normal(0.0, math.radians(12))
         harm = A.random_harmonics(gen, lobate)
-        poly = A.polygon(clon, clat, orient, a, b, harm)
-        if not poly.is_valid or not scene_box.contains(poly):
+        tilt = gen.uniform(-0.5, 0.5) if extra_lobes else 0.0
+        lobes = [(clon, clat, orient, a, b, harm, 1.0, tilt)]
+        for _ in range(extra_lobes):
+            if gen.random() >= 0.5:
+                continue
+            along = gen.uniform(-0.6, 0.6) * a
+            across = gen.uniform(-0.4, 0.4) * b
+            scale = gen.uniform(0.35, 0.7)
+            lo_orient = orient + gen.normal(0.0, math.radians(25))
+            e = along * math.cos(orient) - across * math.sin(orient)
+            nn = along * math.sin(orient) + across * math.cos(orient)
+            llon = clon + e / (M_PER_DEG * math.cos(math.radians(clat)))
+            llat = clat + nn / M_PER_DEG
+            la = scale * a
+            lb = min(scale * b * gen.uniform(0.8, 1.5), la)
+            lobes.append(
+                (
+                    llon,
+                    llat,
+                    lo_orient,
+                    la,
+                    lb,
+                    A.random_harmonics(gen, lobate),
+                    gen.uniform(0.3, 1.5),
+                    gen.uniform(-0.5, 0.5),
+                )
+            )
+        polys = [A.polygon(*lb_[:6]) for lb_ in lobes]
+        if not all(q.is_valid for q in polys):
             continue
-        buf = margin_m / M_PER_DEG
-        if any(poly.buffer(buf).intersects(q) for q in existing):
+        poly = shapely.union_all(polys) if len(polys) > 1 else polys[0]
+        if not scene_box.contains(poly):
             continue
+        if existing:
+            bx = np.asarray(poly.bounds)
+            eb = bounds_arr[0]
+            near = np.flatnonzero(
+                (eb[:, 0] - buf <= bx[2]) & (eb[:, 2] + buf >= bx[0])
+                & (eb[:, 1] - buf <= bx[3]) & (eb[:, 3] + buf >= bx[1])
+            )  # fmt: skip
+            if any(poly.distance(existing[q]) < buf for q in near):
+                continue
         existing.append(poly)
-        out.append((clon, clat, orient, a, b, harm, lobate, k))
+        bounds.append(poly.bounds)
+        bounds_arr[0] = np.asarray(bounds)
+        misses = 0
+        out.append((clon, clat, orient, a, b, harm, lobate, k, lobes))
     return out
+
+
+def _membership(lon, lat, lobes: dict, index) -> np.ndarray:
+    """0..1 soft membership of points in the union of the given lobes (1 well inside)."""
+    sub = {k: np.asarray(v)[index] for k, v in lobes.items()}
+    _, rho = A.lobes_sum(lon, lat, sub, np.zeros(len(index)), with_rho=True)
+    return np.clip((1.0 - rho) / 0.15, 0.0, 1.0)
+
+
+def _radar_points(geometry: SarGeometry, bounds, dem, transform, n=120):
+    """Radar (line, sample) of an even lon/lat grid of points over the scene box."""
+    w, s, e, nn = bounds
+    lon, lat = np.meshgrid(np.linspace(w, e, n), np.linspace(s, nn, n))
+    col, row = ~transform @ (lon, lat)
+    h = ndimage.map_coordinates(dem.astype(np.float64), [row - 0.5, col - 0.5], order=1)
+    return geometry.ground_to_radar(lon, lat, h)
 
 
 def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
@@ -404,6 +540,7 @@ def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
     lat0 = float(sim["center"][1])
     bounds = scene_bounds(sim)
     zones = _check_zones(stack, stack_cfg, bounds)
+    _check_sizes(sim, stack, bounds, zones)
     dem_bounds = expand(bounds, sim["dem_margin_km"] * 1e3, lat0)
     spacing = float(sim["dem_spacing_deg"])
     transform, width, height = grid(dem_bounds, spacing, spacing)
@@ -421,6 +558,11 @@ def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
     lat = transform.f + (rows + 0.5) * transform.e
     ls = layover_shadow(dem, transform, geometry)
 
+    # -- valid footprint (swath / burst edges) ------------------------------------------------
+    fp_lines, fp_samples = _radar_points(geometry, bounds, dem, transform)
+    footprint = F.draw(rng(seed, stack, "footprint"), sim["footprint"], fp_lines, fp_samples)
+    in_fp = F.valid(footprint, *geometry.ground_to_radar(lon, lat, dem.astype(np.float64)))
+
     # -- moving areas ---------------------------------------------------------------------
     gen = rng(seed, stack, "areas")
     acfg = sim["areas"]
@@ -430,7 +572,9 @@ def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
     treeline = np.quantile(dem, sim["land_cover"]["treeline_quantile"])
     pref = np.vectorize(COVER_PREFERENCE.get)(cover).astype(float)
     slope_ok = np.clip((slope - 8.0) / 10.0, 0, 1) * np.clip((45.0 - slope) / 10.0, 0, 1)
-    base_w = pref * slope_ok * (ls == 0)
+    iw, is_, ie, in_ = inner
+    in_box = (lon > iw) & (lon < ie) & (lat > is_) & (lat < in_)  # candidate centres
+    base_w = pref * slope_ok * (ls == 0) * in_box
     rg_frac = float(acfg["rock_glacier_fraction"])
     high = dem >= treeline
     # class decided per candidate: rock glaciers only above the treeline
@@ -448,9 +592,11 @@ def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
     vis_rad = float(sim["annotations"]["visibility_rad"])
     max_grad = 0.08  # rad per m over 12 days: fringes stay resolvable on moderate slopes
     sizes = acfg["size_m"]
-    # at least per_zone_min areas in each zone, on coherent cover (so each zone sees motion)
+    n_lobes = int(acfg["extra_lobes"])
+    # at least per_zone_min areas in each zone, on coherent cover inside the footprint (so each
+    # zone sees motion)
     for name, (zw, zs, ze, zn) in zones.items():
-        inz = (lon >= zw) & (lon <= ze) & (lat >= zs) & (lat <= zn)
+        inz = (lon >= zw) & (lon <= ze) & (lat >= zs) & (lat <= zn) & in_fp
         w_z = base_w * inz * np.isin(cover, (ROCK, MEADOW))
         if w_z.sum() <= 0:
             w_z = base_w * inz
@@ -469,10 +615,17 @@ def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
             gx.ravel()[idx],
             gy.ravel()[idx],
             30.0,
+            n_lobes,
         )
+        if len(got) < want:
+            raise IsslideError(
+                f"stacks.{stack}.zones.{name}: only {len(got)} of the {want} moving areas of "
+                "simulation.areas.per_zone_min fit on its free slopes inside the footprint; "
+                "enlarge the zone, lower simulation.areas.per_zone_min or size_m"
+            )
         for item in got:
             guaranteed.add(len(placed))
-            placed.append((*item[:7], name))
+            placed.append((*item[:7], name, item[8]))
     idx = np.flatnonzero(base_w.ravel() > 0)
     got = _place(
         gen,
@@ -487,17 +640,16 @@ def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
         gx.ravel()[idx],
         gy.ravel()[idx],
         30.0,
+        n_lobes,
     )
-    placed.extend((*item[:7], "") for item in got)
+    placed.extend((*item[:7], "", item[8]) for item in got)
     if len(placed) < n_total:
-        log.warning(
-            "stack %s: placed %d of %d moving areas (not enough free slopes)",
-            stack,
-            len(placed),
-            n_total,
+        raise IsslideError(
+            f"simulation.areas.count {n_total}: only {len(placed)} moving areas fit apart on the "
+            "free slopes of the scene; lower simulation.areas.count or size_m, or enlarge "
+            "simulation.size_km"
         )
 
-    look = None
     ar = {
         k: []
         for k in (
@@ -512,9 +664,11 @@ def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
             "velocity",
             "zone",
             "guaranteed",
+            "disturbed",
         )
     }
-    for i, (clon, clat, orient, a, b, harm, lobate, zone) in enumerate(placed):
+    lb = {k: [] for k in A.LOBE_KEYS}
+    for i, (clon, clat, orient, a, b, harm, lobate, zone, lobes) in enumerate(placed):
         is_g = i in guaranteed
         lo, hi = vel_lo, vel_hi
         if is_g:
@@ -547,6 +701,10 @@ def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
         ar["velocity"].append(sign * speed)
         ar["zone"].append(zone)
         ar["guaranteed"].append(is_g)
+        ar["disturbed"].append(bool(gen.random() < float(acfg["disturbed_fraction"])))
+        for lobe in lobes:
+            for key, v in zip(A.LOBE_KEYS, (i, *lobe), strict=True):
+                lb[key].append(v)
     areas = {
         "id": np.array(ar["id"], np.int32),
         "class": np.array(ar["class"], np.int8),
@@ -559,14 +717,28 @@ def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
         "velocity": np.array(ar["velocity"], float),
         "zone": np.array(ar["zone"], dtype="U64"),
         "guaranteed": np.array(ar["guaranteed"], bool),
+        "disturbed": np.array(ar["disturbed"], bool),
     }
+    lobes_arr = {
+        "area": np.array(lb["area"], np.int32),
+        "harm": np.array(lb["harm"], float).reshape(-1, A.N_HARMONICS, 2),
+        **{k: np.array(lb[k], float) for k in A.LOBE_KEYS if k not in ("area", "harm")},
+    }
+    areas["reach"] = np.array(
+        [
+            A.reach_m(lobes_arr, k, areas["lon"][k], areas["lat"][k])
+            for k in range(len(areas["id"]))
+        ],
+        float,
+    )
 
-    # -- decoys: low-coherence patches with a phase anomaly per date --------------------------
+    # -- fixed decoys: low-coherence patches with a bubble-like phase anomaly per date --------
     dcfg = sim["decoys"]
-    free_w = (np.isin(cover, (ROCK, MEADOW, FOREST))).astype(float) * (ls == 0)
+    dgen = rng(seed, stack, "decoys")
+    free_w = (np.isin(cover, (ROCK, MEADOW, FOREST))).astype(float) * (ls == 0) * in_box
     idx = np.flatnonzero(free_w.ravel() > 0)
     dplaced = _place(
-        gen,
+        dgen,
         int(dcfg["count"]),
         lon.ravel()[idx],
         lat.ravel()[idx],
@@ -577,8 +749,16 @@ def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
         existing,
         gx.ravel()[idx],
         gy.ravel()[idx],
-        30.0,
+        60.0,
+        aspect=(1.0, 1.6),
     )
+    if len(dplaced) < int(dcfg["count"]):
+        raise IsslideError(
+            f"simulation.decoys.count {dcfg['count']}: only {len(dplaced)} low-coherence decoys "
+            "fit on the scene without overlapping a moving area; lower simulation.decoys.count "
+            "or size_m, or simulation.areas.count"
+        )
+    c_lo, c_hi = dcfg["coherence_factor"]
     decoys = {
         "id": np.arange(1, len(dplaced) + 1, dtype=np.int32),
         "lon": np.array([d[0] for d in dplaced], float),
@@ -587,13 +767,31 @@ def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
         "a": np.array([d[3] for d in dplaced], float),
         "b": np.array([d[4] for d in dplaced], float),
         "harm": np.array([d[5] for d in dplaced], float).reshape(-1, A.N_HARMONICS, 2),
+        "coherence": dgen.uniform(c_lo, c_hi, len(dplaced)),
     }
-    if len(dplaced):
-        centres = list(zip(decoys["lon"], decoys["lat"], strict=True))
-        shapes = list(zip(decoys["orient"], decoys["a"], decoys["b"], decoys["harm"], strict=True))
-        inside = A.bubble_sum(lon.ravel(), lat.ravel(), centres, shapes, np.ones(len(dplaced)))
-        cover = cover.copy()
-        cover.ravel()[inside > 0] = DISTURBED
+    _check_room(sim, bounds, areas)
+
+    # -- land cover of disturbed areas, coherence texture ---------------------------------
+    cover = cover.copy()
+    q = coherence_texture(dem, transform, sim, seed, stack).astype(np.float64)
+    flat_lon, flat_lat = lon.ravel(), lat.ravel()
+    for k in np.flatnonzero(areas["disturbed"]):
+        m = _membership(flat_lon, flat_lat, lobes_arr, np.flatnonzero(lobes_arr["area"] == k))
+        # disturbed ground decorrelates the coherent covers (forest and water already are)
+        hit = (m >= 0.5) & np.isin(cover.ravel(), (ROCK, MEADOW, SNOW))
+        cover.ravel()[hit] = DISTURBED
+    for k in range(len(decoys["id"])):
+        one = {
+            "lon": decoys["lon"][k : k + 1],
+            "lat": decoys["lat"][k : k + 1],
+            "orient": decoys["orient"][k : k + 1],
+            "a": decoys["a"][k : k + 1],
+            "b": decoys["b"][k : k + 1],
+            "harm": decoys["harm"][k : k + 1],
+            "tilt": np.zeros(1),
+        }
+        m = _membership(flat_lon, flat_lat, one, np.array([0]))
+        q.ravel()[:] *= 1.0 - (1.0 - decoys["coherence"][k]) * m
 
     return Scene(
         stack=stack,
@@ -608,20 +806,50 @@ def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
         revisit_days=revisit,
         areas=areas,
         decoys=decoys,
+        lobes=lobes_arr,
+        coherence_factor=q.astype(np.float32),
+        footprint=footprint,
         dates=dates,
     )
 
 
+def _check_room(sim: dict, bounds, areas: dict) -> None:
+    """The per-date decoys need room away from the moving areas somewhere in the scene."""
+    lat0 = float(sim["center"][1])
+    w, s, e, n = bounds
+    lon, lat = np.meshgrid(np.linspace(w, e, 40), np.linspace(s, n, 40))
+    lon, lat = lon.ravel(), lat.ravel()
+    if len(areas["id"]):
+        de = (lon[:, None] - areas["lon"][None]) * M_PER_DEG * math.cos(math.radians(lat0))
+        dn = (lat[:, None] - areas["lat"][None]) * M_PER_DEG
+        clearance = (np.hypot(de, dn) - areas["reach"][None]).min(axis=1)
+    else:
+        clearance = np.full(lon.size, np.inf)
+    aps, dc = sim["aps"], sim["decoys"]
+    kinds = [
+        (
+            "simulation.aps.blob_radius_m",
+            aps["blob_radius_m"][0] * dc["blob_elongation"][0],
+            aps["blobs_per_date"],
+        ),
+        ("simulation.decoys.ramp_size_m", dc["ramp_size_m"][0], dc["ramps_per_date"]),
+        ("simulation.decoys.step_size_m", dc["step_size_m"][0], dc["steps_per_date"]),
+    ]
+    for key, ext, rate in kinds:
+        if rate > 0 and not np.any(clearance > ext + 60.0):
+            raise IsslideError(
+                f"{key}: every place for such a decoy overlaps a moving area; lower {key} or "
+                "simulation.areas.count, or enlarge simulation.size_km"
+            )
+
+
 def areas_frame(scene: Scene) -> gpd.GeoDataFrame:
+    """Every moving area: its outline (the union of its lobes) and attributes."""
     ar = scene.areas
     rows = []
     geoms = []
     for k in range(scene.n_areas):
-        geoms.append(
-            A.polygon(
-                ar["lon"][k], ar["lat"][k], ar["orient"][k], ar["a"][k], ar["b"][k], ar["harm"][k]
-            )
-        )
+        geoms.append(A.outline(scene.lobes, k))
         rows.append(
             {
                 "id": int(ar["id"][k]),
@@ -629,17 +857,30 @@ def areas_frame(scene: Scene) -> gpd.GeoDataFrame:
                 "zone": str(ar["zone"][k]),
                 "length_m": 2.0 * float(ar["a"][k]),
                 "width_m": 2.0 * float(ar["b"][k]),
+                "lobes": int((scene.lobes["area"] == k).sum()),
                 "velocity_mm_per_6d": 1e3 * float(ar["velocity"][k]),
                 "always_active": int(bool(ar["guaranteed"][k])),
+                "disturbed": int(bool(ar["disturbed"][k])),
             }
         )
-    cols = ["id", "class", "zone", "length_m", "width_m", "velocity_mm_per_6d", "always_active"]
+    cols = [
+        "id",
+        "class",
+        "zone",
+        "length_m",
+        "width_m",
+        "lobes",
+        "velocity_mm_per_6d",
+        "always_active",
+        "disturbed",
+    ]
     return gpd.GeoDataFrame(pd.DataFrame(rows, columns=cols), geometry=geoms, crs="EPSG:4326")
 
 
 def decoys_frame(scene: Scene) -> gpd.GeoDataFrame:
-    """The decoy patches (their phase anomaly is drawn per date; atmospheric blobs, also per
-    date, are listed in each acquisition's JSON ``truth``)."""
+    """The fixed decoys (kind ``low_coherence_bubble``; their bubble amplitude is drawn per
+    date). The per-date decoys are listed in each acquisition's JSON ``truth.decoys`` and in
+    each pair's ``truth/{delay}d/{ref}_{sec}_areas.gpkg`` layer ``decoys``."""
     dc = scene.decoys
     geoms = [
         A.polygon(
@@ -648,13 +889,19 @@ def decoys_frame(scene: Scene) -> gpd.GeoDataFrame:
         for k in range(len(dc["id"]))
     ]
     std = float(scene.sim["decoys"]["phase_rad"])
+    code = D.CODES["low_coherence_bubble"]
     rows = [
-        {"id": int(dc["id"][k]), "kind": "low-coherence phase anomaly", "phase_std_rad": std}
+        {
+            "id": int(dc["id"][k]),
+            "kind": D.KINDS[code],
+            "code": code,
+            "coherence_factor": float(dc["coherence"][k]),
+            "phase_std_rad": std,
+        }
         for k in range(len(dc["id"]))
     ]
-    return gpd.GeoDataFrame(
-        pd.DataFrame(rows, columns=["id", "kind", "phase_std_rad"]), geometry=geoms, crs="EPSG:4326"
-    )
+    cols = ["id", "kind", "code", "coherence_factor", "phase_std_rad"]
+    return gpd.GeoDataFrame(pd.DataFrame(rows, columns=cols), geometry=geoms, crs="EPSG:4326")
 
 
 def write_scene(scene: Scene, outputs: dict, spacing_deg: float | None = None) -> None:
@@ -690,14 +937,15 @@ def simulate_scene(params: dict, wildcards: dict, inputs: dict, outputs: dict) -
     scene = build_scene(params, stack, dem_path=inputs.get("source_dem"))
     write_scene(scene, outputs, float(params["insar"]["pixel_spacing_deg"]))
     log.info(
-        "stack %s: scene %s, radar grid %d lines x %d samples, %d moving areas, %d decoys, "
-        "time axis from %s every %d days",
+        "stack %s: scene %s, radar grid %d lines x %d samples, %d moving areas, %d fixed "
+        "decoys, footprint %s, time axis from %s every %d days",
         stack,
         [round(b, 5) for b in scene.bounds],
         scene.geometry.lines,
         scene.geometry.samples,
         scene.n_areas,
         len(scene.decoys["id"]),
+        F.describe(scene.footprint),
         scene.start,
         scene.revisit_days,
     )

@@ -179,3 +179,70 @@ def land_cover(dem: np.ndarray, transform: Affine, sim: dict, seed: int, stack: 
                 thr = np.partition(score.ravel(), -n_water)[-n_water]
                 cover[(score >= thr) & flat] = WATER
     return cover
+
+
+def flow_accumulation(h: np.ndarray) -> np.ndarray:
+    """Number of cells draining through each cell (D8: each cell drains to its steepest lower
+    neighbour; pits and the border drain nowhere). One pass from the highest cell down."""
+    ny, nx = h.shape
+    hp = np.pad(h, 1, mode="edge")
+    idx = np.pad(np.arange(ny * nx).reshape(ny, nx), 1, mode="constant", constant_values=-1)
+    best = np.zeros(h.shape)
+    recv = np.full(h.shape, -1, np.int64)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if dy == dx == 0:
+                continue
+            drop = (h - hp[1 + dy : 1 + dy + ny, 1 + dx : 1 + dx + nx]) / math.hypot(dy, dx)
+            nb = idx[1 + dy : 1 + dy + ny, 1 + dx : 1 + dx + nx]
+            better = (drop > best) & (nb >= 0)
+            best[better] = drop[better]
+            recv[better] = nb[better]
+    acc = [1.0] * (ny * nx)
+    to = recv.ravel().tolist()
+    for c in np.argsort(-h.ravel(), kind="stable").tolist():  # plain lists: fast scalar loop
+        t = to[c]
+        if t >= 0:
+            acc[t] += acc[c]
+    return np.asarray(acc).reshape(h.shape)
+
+
+def _lines(acc: np.ndarray, start_cells: float) -> np.ndarray:
+    """0..1 strength of the drainage lines: 0 below ``start_cells`` of catchment, 1 from ten
+    times that (a network of thin lines, one cell wide, softened over half a cell)."""
+    strength = np.clip(np.log10(np.maximum(acc, 1.0) / start_cells), 0.0, 1.0)
+    return ndimage.gaussian_filter(strength, 0.5)
+
+
+def coherence_texture(
+    dem: np.ndarray, transform: Affine, sim: dict, seed: int, stack: str
+) -> np.ndarray:
+    """Multiplicative coherence factor of each DEM cell (``simulation.texture``).
+
+    The product of a correlated log-normal field (coherence varying continuously inside a land
+    cover, ``amplitude`` = std of its logarithm, correlation scale ``scale_m``) and thin
+    decorrelated lines: streams (the D8 drainage network of the relief from a catchment of
+    ``stream_area_km2``, coherence times ``1 - stream_depth``) and ridges (the drainage network
+    of the inverted relief from ``ridge_area_km2``, ``1 - ridge_depth``).
+    """
+    tx = sim["texture"]
+    lat0 = sim["center"][1]
+    cell = (abs(transform.e) * M_PER_DEG, transform.a * M_PER_DEG * math.cos(math.radians(lat0)))
+    q = np.ones(dem.shape)
+    if tx["amplitude"] > 0:
+        field = power_law_field(
+            dem.shape, rng(seed, stack, "texture"), 4.0, cell, float(tx["scale_m"])
+        )
+        q *= np.exp(float(tx["amplitude"]) * field)
+    h = ndimage.gaussian_filter(dem.astype(np.float64), 1.0)
+    if float(h.max() - h.min()) <= 0:
+        return q.astype(np.float32)
+    cell_km2 = cell[0] * cell[1] / 1e6
+    for key, depth, sign in (
+        ("stream", tx["stream_depth"], 1.0),
+        ("ridge", tx["ridge_depth"], -1.0),
+    ):
+        area = float(tx[f"{key}_area_km2"])
+        if area > 0 and depth > 0:
+            q *= 1.0 - float(depth) * _lines(flow_accumulation(sign * h), area / cell_km2)
+    return q.astype(np.float32)

@@ -6,12 +6,19 @@ For an interferogram (reference i, secondary j):
   increase of the moving areas between the two dates (the interferogram convention of
   :mod:`isslide.geometry`);
 * true coherence: ``(ginf + (g0 - ginf) exp(-dt / tau)) * SNR / (1 + SNR)`` of the land cover at
-  each output pixel (0 in shadow), with ``SNR`` the expected power over the thermal noise;
-* valid: not layover/shadow and true coherence >= ``simulation.truth.coherence_min``;
+  each output pixel (0 in shadow), ``g0`` and ``ginf`` times the scene's coherence factor, with
+  ``SNR`` the expected power over the thermal noise;
+* footprint: inside the valid footprint of both SLCs;
+* valid: inside the footprint, not layover/shadow and true coherence >=
+  ``simulation.truth.coherence_min``;
+* decoys: uint8 kind code (:mod:`.decoys`) where a decoy is present in the interferogram, 0
+  elsewhere (and outside the footprint or on moving ground); GeoTIFF tag ``DECOY_KINDS``;
 * annotations: the areas an expert would draw. An area is visible in the interval when its
   largest deformation phase reaches ``simulation.annotations.visibility_rad``, its surroundings
   (a ring of ``ring_m`` around it) have a mean true coherence >= ``coherence_min`` and at least
-  ``min_valid_fraction`` of it is free of layover/shadow.
+  ``min_valid_fraction`` of it is inside the footprint and free of layover/shadow. The annotator
+  outlines the part of it whose motion shows: the smoothed contour of ``|deformation| =
+  outline_rad`` inside the footprint, moved by a smooth random jitter (``jitter_m``).
 """
 
 from __future__ import annotations
@@ -24,11 +31,14 @@ from functools import cached_property
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
+import shapely.geometry
 from scipy import ndimage
 
 from ..errors import IsslideError
 from ..geometry import layover_shadow, output_grid
 from . import areas as A
+from . import decoys as D
 from .io import write_raster, write_shapefile, write_vector
 from .scene import Scene, parse_dates
 from .terrain import M_PER_DEG, gradients
@@ -36,6 +46,8 @@ from .terrain import M_PER_DEG, gradients
 log = logging.getLogger("isslide.simulate")
 
 ANNOTATION_CLASSES = ("Landslide", "Rock Glacier", "Unknown")
+MIN_OUTLINE_PIXELS = 3  # an area whose motion shows on fewer output pixels is not drawn
+JITTER_SCALE_M = 60.0  # correlation length of the annotators' boundary jitter
 
 
 class OutputGrid:
@@ -62,6 +74,33 @@ class OutputGrid:
     @cached_property
     def cover(self) -> np.ndarray:
         return ndimage.map_coordinates(self.scene.cover, self._coords, order=0, mode="nearest")
+
+    @cached_property
+    def coherence_factor(self) -> np.ndarray:
+        q = self.scene.coherence_factor
+        if q is None:
+            return np.ones((self.height, self.width))
+        return ndimage.map_coordinates(
+            np.asarray(q, np.float64), self._coords, order=1, mode="nearest"
+        )
+
+    def footprint(self, i: int, j: int | None = None) -> np.ndarray:
+        """True where the output pixel lies inside date i's (and date j's) valid footprint."""
+        sc = self.scene
+        out = np.ones((self.height, self.width), bool)
+        if sc.footprint.get("kind", "none") == "none":
+            return out
+        cache = self.__dict__.setdefault("_footprints", {})
+        for k in (i,) if j is None else (i, j):
+            key = sc.dates[k]
+            if key not in cache:
+                line, sample = sc.geometry.ground_to_radar(
+                    self.lon, self.lat, self.dem, sc.precise_orbit(k)
+                )
+                da, dr = sc.draws(key)["misregistration"]
+                cache[key] = sc.footprint_valid(k, line + da, sample + dr)
+            out &= cache[key]
+        return out
 
     @cached_property
     def layover_shadow(self) -> np.ndarray:
@@ -119,22 +158,30 @@ class OutputGrid:
         tau = sc.surface_table("tau_days")
         with np.errstate(divide="ignore", over="ignore"):
             decay = np.where(tau > 0, np.exp(-dt_days / np.maximum(tau, 1e-9)), 0.0)
-        gamma = ginf + (g0 - ginf) * decay
-        coh = gamma[self.cover] * self.snr_factor
+        q = self.coherence_factor
+        g0_p = np.minimum(g0[self.cover] * q, 0.99)
+        ginf_p = np.minimum(ginf[self.cover] * q, g0_p)
+        coh = (ginf_p + (g0_p - ginf_p) * decay[self.cover]) * self.snr_factor
         coh[self.layover_shadow == 2] = 0.0
         return coh
 
     @cached_property
     def area_profiles(self) -> list[tuple[tuple[slice, slice], np.ndarray, np.ndarray]]:
-        """Per area: (window, bubble profile, normalised radius) on the output grid."""
+        """Per area: (window, motion profile for a unit centre velocity = the sum of its lobes'
+        factor x profile, smallest normalised radius over its lobes) on the output grid."""
         sc = self.scene
         ar = sc.areas
+        lobes = sc.lobes
         out = []
         tr = self.transform
+        ring = float(sc.sim["annotations"]["ring_m"])
         for k in range(sc.n_areas):
-            harm = ar["harm"][k]
-            ring = float(sc.sim["annotations"]["ring_m"])
-            ext = A.extent_m(ar["a"][k], ar["b"][k], harm) + ring + 2 * abs(tr.a) * M_PER_DEG
+            reach = (
+                float(ar["reach"][k])
+                if "reach" in ar
+                else A.reach_m(lobes, k, ar["lon"][k], ar["lat"][k])
+            )
+            ext = reach + ring + 2 * abs(tr.a) * M_PER_DEG
             clon, clat = float(ar["lon"][k]), float(ar["lat"][k])
             dlon = ext / (M_PER_DEG * math.cos(math.radians(clat)))
             dlat = ext / M_PER_DEG
@@ -143,18 +190,11 @@ class OutputGrid:
             r0 = max(int((clat + dlat - tr.f) / tr.e), 0)
             r1 = min(int((clat - dlat - tr.f) / tr.e) + 1, self.height)
             win = (slice(r0, max(r1, r0)), slice(c0, max(c1, c0)))
-            rho = A.normalised_radius(
-                self.lon[win],
-                self.lat[win],
-                clon,
-                clat,
-                ar["orient"][k],
-                ar["a"][k],
-                ar["b"][k],
-                harm,
-            )
-            prof = np.clip(1.0 - rho**2, 0.0, None) ** A.PROFILE_EXPONENT
-            out.append((win, prof, rho))
+            mine = np.flatnonzero(lobes["area"] == k)
+            sub = {key: np.asarray(v)[mine] for key, v in lobes.items()}
+            lon, lat = self.lon[win], self.lat[win]
+            prof, rho = A.lobes_sum(lon.ravel(), lat.ravel(), sub, sub["factor"], with_rho=True)
+            out.append((win, prof.reshape(lon.shape), rho.reshape(lon.shape)))
         return out
 
     def deformation(self, i: int, j: int) -> np.ndarray:
@@ -169,14 +209,54 @@ class OutputGrid:
                 out[win] += d * prof
         return 4.0 * math.pi / sc.geometry.wavelength * out
 
+    def decoys(self, i: int, j: int, visible_rad: float) -> tuple[np.ndarray, list[dict]]:
+        """uint8 kind codes of the decoys present in pair (i, j), and their records."""
+        sc = self.scene
+        lon, lat = self.lon.ravel(), self.lat.ravel()
+        codes = np.zeros(lon.size, np.uint8)
+        fixed_i = {d["id"]: d for d in sc.draws(sc.dates[i])["decoys"] if d["code"] == 1}
+        records = []
+        items = []
+        for d in sc.draws(sc.dates[j])["decoys"]:
+            if d["code"] == D.CODES["low_coherence_bubble"]:
+                ref = fixed_i.get(d["id"])
+                d = dict(d, amplitude=d["amplitude"] - (ref["amplitude"] if ref else 0.0))
+                items.append((d, ""))
+            else:
+                items.append((d, sc.dates[j].isoformat()))
+        items += [
+            (d, sc.dates[i].isoformat())
+            for d in sc.draws(sc.dates[i])["decoys"]
+            if d["code"] != D.CODES["low_coherence_bubble"]
+        ]
+        for d, date in items:
+            sel, phase = D.phase_of(d, lon, lat)
+            hit = (
+                sel[D.footprint_of(d, lon[sel], lat[sel], phase, visible_rad)] if sel.size else sel
+            )
+            hit = hit[codes[hit] == 0]  # where decoys overlap, the first listed keeps its pixels
+            codes[hit] = d["code"]
+            records.append(
+                {
+                    "id": int(d["id"]),
+                    "kind": D.KINDS[d["code"]],
+                    "code": int(d["code"]),
+                    "date": date,
+                    "amplitude_rad": float(np.abs(phase).max()) if phase.size else 0.0,
+                    "decoy": d,
+                }
+            )
+        return codes.reshape(self.height, self.width), records
+
     def area_stats(self, i: int, j: int) -> pd.DataFrame:
         """Per area and pair: deformation, coherence inside/around it, valid fraction, visibility."""
         sc = self.scene
         ann = sc.sim["annotations"]
         coh = self.coherence(i, j)
-        rate = self.fringe_rate(self.deformation(i, j))
-        ls = self.layover_shadow
-        lam = sc.geometry.wavelength
+        defo = self.deformation(i, j)
+        rate = self.fringe_rate(defo)
+        foot = self.footprint(i, j)
+        usable = (self.layover_shadow == 0) & foot
         days = sc.active_days(i, j) if sc.n_areas else np.zeros(0)
         rows = []
         for k, (win, _prof, rho) in enumerate(self.area_profiles):
@@ -186,8 +266,9 @@ class OutputGrid:
             )
             ring = (rho >= 1.0) & (rho < 1.0 + ring_rel)
             c = coh[win]
-            phase = 4 * math.pi / lam * abs(float(sc.areas["velocity"][k])) * days[k] / 6.0
+            phase = float(np.abs(defo[win][inside]).max()) if inside.any() else 0.0
             n_in = int(inside.sum())
+            shows = (np.abs(defo[win]) >= float(ann["outline_rad"])) & foot[win]
             rows.append(
                 {
                     "id": int(sc.areas["id"][k]),
@@ -195,14 +276,12 @@ class OutputGrid:
                     "zone": str(sc.areas["zone"][k]),
                     "active_days": float(days[k]),
                     "phase_max_rad": phase,
-                    "displacement_max_mm": 1e3
-                    * abs(float(sc.areas["velocity"][k]))
-                    * days[k]
-                    / 6.0,
+                    "displacement_max_mm": 1e3 * phase * sc.geometry.wavelength / (4 * math.pi),
                     "coherence_inside": float(c[inside].mean()) if n_in else 0.0,
                     "coherence_around": float(c[ring].mean()) if ring.any() else 0.0,
-                    "valid_fraction": float((ls[win][inside] == 0).mean()) if n_in else 0.0,
+                    "valid_fraction": float(usable[win][inside].mean()) if n_in else 0.0,
                     "pixels": n_in,
+                    "visible_pixels": int(shows.sum()),
                     "fringe_rate_rad": float(np.percentile(rate[win][inside], 90)) if n_in else 0.0,
                 }
             )
@@ -219,6 +298,7 @@ class OutputGrid:
                 "coherence_around",
                 "valid_fraction",
                 "pixels",
+                "visible_pixels",
                 "fringe_rate_rad",
             ],
         )
@@ -227,6 +307,7 @@ class OutputGrid:
             & (df["coherence_around"] >= float(ann["coherence_min"]))
             & (df["valid_fraction"] >= float(ann["min_valid_fraction"]))
             & (df["pixels"] > 0)
+            & (df["visible_pixels"] >= MIN_OUTLINE_PIXELS)
             & (df["fringe_rate_rad"] <= float(ann["max_fringe_rate_rad"]))
         )
         conf = np.where(
@@ -289,29 +370,13 @@ def annotation_frame(scene: Scene, og: OutputGrid, i: int, j: int) -> gpd.GeoDat
     if this is None:
         this = annotate(scene, og, i, j)
     index = {int(v): k for k, v in enumerate(scene.areas["id"])} if scene.n_areas else {}
+    defo = og.deformation(i, j)
+    foot = og.footprint(i, j)
     geoms = []
-    jitter_m = float(ann["jitter_m"])
     for area_id in this["id"]:
-        k = index[int(area_id)]
-        ar = scene.areas
-        jitter = None
-        if jitter_m > 0:
-            gen = _annotator_draws(scene, int(area_id), scene.dates[i], scene.dates[j])
-            gen.random(2)
-            raw = gen.normal(0.0, 1.0, 72)
-            smooth = ndimage.gaussian_filter1d(raw, 3.0, mode="wrap")
-            jitter = jitter_m * smooth / max(float(smooth.std()), 1e-9)
-        geoms.append(
-            A.polygon(
-                ar["lon"][k],
-                ar["lat"][k],
-                ar["orient"][k],
-                ar["a"][k],
-                ar["b"][k],
-                ar["harm"][k],
-                jitter=jitter,
-            )
-        )
+        gen = _annotator_draws(scene, int(area_id), scene.dates[i], scene.dates[j])
+        gen.random(2)  # the miss / unknown draws of annotate()
+        geoms.append(visible_outline(og, index[int(area_id)], defo, foot, ann, gen))
     frame = pd.DataFrame(
         {
             "id": this["id"].astype("int32"),
@@ -323,6 +388,67 @@ def annotation_frame(scene: Scene, og: OutputGrid, i: int, j: int) -> gpd.GeoDat
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs="EPSG:4326"), crs="EPSG:4326")
 
 
+def visible_outline(og: OutputGrid, k: int, defo, footprint, ann: dict, gen):
+    """The annotator's polygon of area k: where its motion shows in the interferogram.
+
+    The pixels of ``|deformation| >= outline_rad`` inside the footprint, smoothed (Gaussian of
+    ``smooth_m``, level 1/2), their border moved by a smooth random jitter (std ``jitter_m``,
+    correlation ``JITTER_SCALE_M``: the signed distance to the border plus the jitter field),
+    then traced and simplified to half a pixel.
+    """
+    from rasterio import features
+
+    from .realism import pixel_size_m
+
+    win, _, _ = og.area_profiles[k]
+    ny, nx = pixel_size_m(og.transform, og.scene.geometry.lat0)
+    smooth_m = float(ann["smooth_m"])
+    jitter_m = float(ann["jitter_m"])
+    pad = int(math.ceil((2.0 * smooth_m + 3.0 * jitter_m) / min(ny, nx))) + 2
+    r0, r1 = max(win[0].start - pad, 0), min(win[0].stop + pad, og.height)
+    c0, c1 = max(win[1].start - pad, 0), min(win[1].stop + pad, og.width)
+    # this area's motion only (neighbours' motion is theirs)
+    prof_win, prof, _ = og.area_profiles[k]
+    mine = np.zeros((r1 - r0, c1 - c0), bool)
+    sub = (
+        slice(prof_win[0].start - r0, prof_win[0].stop - r0),
+        slice(prof_win[1].start - c0, prof_win[1].stop - c0),
+    )
+    mine[sub] = prof > 0
+    shows = mine & (np.abs(defo[r0:r1, c0:c1]) >= float(ann["outline_rad"]))
+    shows &= footprint[r0:r1, c0:c1]
+    inside = shows
+    if smooth_m > 0:
+        smoothed = ndimage.gaussian_filter(shows.astype(np.float64), (smooth_m / ny, smooth_m / nx))
+        if (smoothed >= 0.5).any():
+            inside = smoothed >= 0.5
+    drawn = inside
+    if jitter_m > 0:
+        sd = np.where(
+            inside,
+            ndimage.distance_transform_edt(inside, sampling=(ny, nx)),
+            -ndimage.distance_transform_edt(~inside, sampling=(ny, nx)),
+        )
+        noise = ndimage.gaussian_filter(
+            gen.normal(0.0, 1.0, inside.shape), (JITTER_SCALE_M / ny, JITTER_SCALE_M / nx)
+        )
+        noise *= jitter_m / max(float(noise.std()), 1e-9)
+        jittered = sd + noise > 0
+        if jittered.any():
+            drawn = jittered
+    tr = og.transform
+    from affine import Affine
+
+    win_tr = tr @ Affine.translation(c0, r0)
+    polys = [
+        shapely.geometry.shape(geom)
+        for geom, v in features.shapes(drawn.astype(np.uint8), mask=drawn, transform=win_tr)
+        if v == 1
+    ]
+    poly = shapely.union_all(polys)
+    return shapely.simplify(poly, 0.5 * abs(tr.a), preserve_topology=True)
+
+
 def truth_areas_frame(scene: Scene, og: OutputGrid, i: int, j: int) -> gpd.GeoDataFrame:
     """The true moving areas of the pair: every area active in the interval, with statistics."""
     stats = og.area_stats(i, j)
@@ -331,12 +457,7 @@ def truth_areas_frame(scene: Scene, og: OutputGrid, i: int, j: int) -> gpd.GeoDa
     index = {int(v): k for k, v in enumerate(ar["id"])} if scene.n_areas else {}
     geoms = []
     for area_id in stats["id"]:
-        k = index[int(area_id)]
-        geoms.append(
-            A.polygon(
-                ar["lon"][k], ar["lat"][k], ar["orient"][k], ar["a"][k], ar["b"][k], ar["harm"][k]
-            )
-        )
+        geoms.append(A.outline(scene.lobes, index[int(area_id)]))
     return gpd.GeoDataFrame(stats, geometry=gpd.GeoSeries(geoms, crs="EPSG:4326"), crs="EPSG:4326")
 
 
@@ -353,8 +474,19 @@ def write_pair_truth(
     defo = og.deformation(i, j).astype(np.float32)
     coh = og.coherence(i, j)
     thr = float(scene.sim["truth"]["coherence_min"])
-    valid = ((og.layover_shadow == 0) & (coh >= thr)).astype(np.uint8)
+    foot = og.footprint(i, j)
+    valid = (foot & (og.layover_shadow == 0) & (coh >= thr)).astype(np.uint8)
     tags = {"REFERENCE": ref.isoformat(), "SECONDARY": sec.isoformat()}
+    codes, records = og.decoys(i, j, float(scene.sim["decoys"]["visible_rad"]))
+    codes[~foot | (defo != 0)] = 0  # decoys are what a detector sees that is not motion
+    if outputs.get("decoys"):
+        write_raster(
+            outputs["decoys"],
+            codes,
+            transform=og.transform,
+            nodata=255,
+            tags={**tags, "DECOY_KINDS": D.KINDS_TAG},
+        )
     if outputs.get("deformation"):
         write_raster(
             outputs["deformation"],
@@ -374,14 +506,45 @@ def write_pair_truth(
             tags=tags,
         )
     if outputs.get("areas"):
-        write_vector(outputs["areas"], truth_areas_frame(scene, og, i, j), "GPKG", layer="areas")
+        write_vector(
+            outputs["areas"],
+            truth_areas_frame(scene, og, i, j),
+            "GPKG",
+            layer="areas",
+            append_layers=[("decoys", pair_decoys_frame(records, codes, og))],
+        )
     frame = annotation_frame(scene, og, i, j)
     if outputs.get("annotation"):
         shp = outputs["annotation"]
         if isinstance(shp, (list, tuple)):
             shp = next(p for p in shp if str(p).endswith(".shp"))
         write_shapefile(shp, frame)
-    return {"annotated": len(frame), "valid_fraction": float(valid.mean())}
+    return {
+        "annotated": len(frame),
+        "valid_fraction": float(valid.mean()),
+        "decoy_pixels": {D.KINDS[c]: int((codes == c).sum()) for c in D.KINDS},
+    }
+
+
+def decoy_polygon(d: dict):
+    """A decoy's outline: its shape, or for an atmospheric blob its 1-sigma ellipse."""
+    if d["code"] == D.CODES["atmospheric_blob"]:
+        return A.polygon(
+            d["lon"], d["lat"], d["orient"], d["radius"] * d["elongation"], d["radius"],
+            np.zeros((A.N_HARMONICS, 2)),
+        )  # fmt: skip
+    return A.polygon(d["lon"], d["lat"], d["orient"], d["a"], d["b"], d["harm"])
+
+
+def pair_decoys_frame(records: list[dict], codes: np.ndarray, og: OutputGrid) -> gpd.GeoDataFrame:
+    """The decoys of one interferogram: id, kind, code, date (per-date kinds), the largest
+    |phase| it adds (rad), and its outline."""
+    cols = ["id", "kind", "code", "date", "amplitude_rad"]
+    rows = [{k: r[k] for k in cols} for r in records]
+    geoms = [decoy_polygon(r["decoy"]) for r in records]
+    return gpd.GeoDataFrame(
+        pd.DataFrame(rows, columns=cols), geometry=gpd.GeoSeries(geoms, crs="EPSG:4326")
+    )
 
 
 def simulate_annotations(params: dict, wildcards: dict, inputs: dict, outputs: dict) -> dict:
@@ -406,11 +569,12 @@ def simulate_annotations(params: dict, wildcards: dict, inputs: dict, outputs: d
         looks=(int(ml["range"]), int(ml["azimuth"])),
     )
     log.info(
-        "stack %s pair %s_%s: %d annotated areas, %.0f%% valid pixels",
+        "stack %s pair %s_%s: %d annotated areas, %.0f%% valid pixels, decoy pixels %s",
         scene.stack,
         wildcards["reference"],
         wildcards["secondary"],
         result["annotated"],
         100 * result["valid_fraction"],
+        result["decoy_pixels"],
     )
     return result
