@@ -32,6 +32,13 @@ def add_parser(subparsers) -> None:
         help="held-out interferograms (default: %(default)s)",
     )
     p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=None,
+        help="validation share of the other interferograms (default: dataset.val_fraction of "
+        "the config schema)",
+    )
+    p.add_argument(
         "--seed", type=int, default=0, help="seed of the held-out selection (default: %(default)s)"
     )
     p.add_argument("--motion-only", action="store_true", help="keep only patches with motion")
@@ -42,7 +49,16 @@ def run(args) -> int:
     from .dataset.isslide import import_isslide
 
     sizes = import_isslide(
-        args.root, args.out, args.eval_zones, args.eval_fraction, args.seed, args.motion_only
+        args.root,
+        args.out,
+        args.eval_zones,
+        args.eval_fraction,
+        args.seed,
+        args.motion_only,
+        val_fraction=args.val_fraction,
     )
-    print(f"{args.out}: {sizes['train']} training and {sizes['eval']} evaluation samples")
+    print(
+        f"{args.out}: {sizes['train']} training, {sizes['val']} validation and "
+        f"{sizes['eval']} evaluation samples"
+    )
     return 0

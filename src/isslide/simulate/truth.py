@@ -8,6 +8,9 @@ For an interferogram (reference i, secondary j):
 * true coherence: ``(ginf + (g0 - ginf) exp(-dt / tau)) * SNR / (1 + SNR)`` of the land cover at
   each output pixel (0 in shadow), with ``SNR`` the expected power over the thermal noise;
 * valid: not layover/shadow and true coherence >= ``simulation.truth.coherence_min``;
+* decoys: uint8 decoy-kind code per pixel (0: none), the kind names in the GeoTIFF tag
+  ``DECOY_KINDS`` (JSON ``{"1": "low_coherence_spot"}``); today's one kind is the simulator's
+  low-coherence patches with a per-date phase anomaly (the ``disturbed`` land cover);
 * annotations: the areas an expert would draw. An area is visible in the interval when its
   largest deformation phase reaches ``simulation.annotations.visibility_rad``, its surroundings
   (a ring of ``ring_m`` around it) have a mean true coherence >= ``coherence_min`` and at least
@@ -17,6 +20,7 @@ For an interferogram (reference i, secondary j):
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import math
 from functools import cached_property
@@ -31,11 +35,12 @@ from ..geometry import layover_shadow, output_grid
 from . import areas as A
 from .io import write_raster, write_shapefile, write_vector
 from .scene import Scene, parse_dates
-from .terrain import M_PER_DEG, gradients
+from .terrain import DISTURBED, M_PER_DEG, gradients
 
 log = logging.getLogger("isslide.simulate")
 
 ANNOTATION_CLASSES = ("Landslide", "Rock Glacier", "Unknown")
+DECOY_KINDS = {1: "low_coherence_spot"}  # decoy raster codes (tag DECOY_KINDS)
 
 
 class OutputGrid:
@@ -372,6 +377,15 @@ def write_pair_truth(
             transform=og.transform,
             nodata=-9999.0,
             tags=tags,
+        )
+    if outputs.get("decoys"):
+        decoys = (og.cover == DISTURBED).astype(np.uint8)  # kind 1: low_coherence_spot
+        write_raster(
+            outputs["decoys"],
+            decoys,
+            transform=og.transform,
+            nodata=255,
+            tags={**tags, "DECOY_KINDS": json.dumps({str(k): v for k, v in DECOY_KINDS.items()})},
         )
     if outputs.get("areas"):
         write_vector(outputs["areas"], truth_areas_frame(scene, og, i, j), "GPKG", layer="areas")
