@@ -396,6 +396,7 @@ def tiny_stack(tmp_path_factory, repo):
                 ],
                 "deformation": out / f"truth/{stem}_deformation.tif",
                 "valid": out / f"truth/{stem}_valid.tif",
+                "decoys": out / f"truth/{stem}_decoys.tif",
                 "areas": out / f"truth/{stem}_areas.gpkg",
             },
         )
@@ -428,11 +429,17 @@ def test_stack_format(tiny_stack):
     tr, width, height = output_grid(w, s, e, n, p["insar"]["pixel_spacing_deg"])
     pair = pairs[0].wildcards
     stem = f"{pair['delay']}d/{pair['reference']}_{pair['secondary']}"
-    for name in ("deformation", "valid"):
+    for name in ("deformation", "valid", "decoys"):
         with rasterio.open(out / f"truth/{stem}_{name}.tif") as src:
             assert src.crs.to_epsg() == 4326
             assert (src.width, src.height) == (width, height)
             assert src.transform.almost_equals(tr)
+    # decoy raster interface: uint8 codes, 0 none, kinds named in the DECOY_KINDS tag
+    with rasterio.open(out / f"truth/{stem}_decoys.tif") as src:
+        codes = src.read(1)
+        assert src.dtypes[0] == "uint8"
+        assert json.loads(src.tags()["DECOY_KINDS"]) == {"1": "low_coherence_spot"}
+    assert set(np.unique(codes)) == {0, 1}
     with rasterio.open(out / "truth/layover_shadow.tif") as src:
         assert set(np.unique(src.read(1))) <= {0, 1, 2}
     areas = gpd.read_file(out / "truth/areas.gpkg", layer="areas")
