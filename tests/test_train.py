@@ -202,6 +202,7 @@ def test_best_checkpoint_by_validation_loss_and_crops(tmp_path, stores):
         "crop_size": 16,
         "crops_per_sample": 2,
         "lr_schedule": "cosine",
+        "flips": True,
     }
     a = tmp_path / "a"
     summary = run(a, stores, cfg=cfg)
@@ -216,13 +217,19 @@ def test_best_checkpoint_by_validation_loss_and_crops(tmp_path, stores):
     # 15 motion samples x 2 crops = 30 items, batches of 4: 7 per epoch; cosine decay to ~0
     assert h["lr"].iloc[-1] < 0.05 * cfg["shallow"]["lr"] < h["lr"].iloc[0]
     # crops: seeded per epoch, inside the patch, one phase offset per crop
-    settings = SimpleNamespace(seed=5, crops_per_sample=2, phase_offset=True, crop_size=16)
-    perm, offsets, crops = epoch_plan(settings, 15, 3, (32, 32))
+    settings = SimpleNamespace(
+        seed=5, crops_per_sample=2, phase_offset=True, crop_size=16, flips=True
+    )
+    perm, offsets, crops, flips = epoch_plan(settings, 15, 3, (32, 32))
     again = epoch_plan(settings, 15, 3, (32, 32))
     assert torch.equal(perm, again[0]) and torch.equal(crops[0], again[2][0])
     assert sorted(perm.tolist()) == sorted(list(range(15)) * 2) and len(offsets) == 30
     assert int(crops[0].max()) <= 16 and int(crops[1].min()) >= 0
     assert not torch.equal(crops[0], epoch_plan(settings, 15, 4, (32, 32))[2][0])
+    assert torch.equal(flips, again[3]) and set(flips.tolist()) <= set(range(8))
+    # without flips, the other draws are unchanged (flips are drawn last)
+    plain = epoch_plan(SimpleNamespace(**{**vars(settings), "flips": False}), 15, 3, (32, 32))
+    assert plain[3] is None and torch.equal(plain[2][0], crops[0])
     with pytest.raises(IsslideError, match="training.crop_size: 64 px is larger"):
         run(tmp_path / "b", stores, cfg={**cfg, "crop_size": 64})
 
@@ -407,3 +414,22 @@ def test_cli_train_and_evaluate(tmp_path, stores, repo):
     )
     assert args.func(args) == 0
     assert json.loads((tmp_path / "e" / "unet" / "metrics.json").read_text())["model"] == "unet"
+
+
+def test_dihedral_symmetries_and_flipped_batches(tmp_path):
+    from isslide.dataset.store import read_store
+    from isslide.train import dihedral
+
+    a = torch.arange(12.0).view(3, 4)
+    square = torch.arange(9.0).view(3, 3)
+    outs = {tuple(dihedral(square, k).flatten().tolist()) for k in range(8)}
+    assert len(outs) == 8  # eight distinct symmetries
+    assert torch.equal(dihedral(a, 0), a) and torch.equal(dihedral(square, 4), square.T)
+    store = read_store(make_store(tmp_path / "s.npz", 4, size=8))
+    data = StoreTensors(store, np.arange(4), torch.device("cpu"), True)
+    idx = torch.tensor([1, 3])
+    x0, y0, v0 = data.batch(idx, None)
+    x, y, v = data.batch(idx, None, flips=[2, 5])
+    for b, k in enumerate([2, 5]):  # inputs, target and mask move together
+        assert torch.equal(x[b], dihedral(x0[b], k)) and torch.equal(y[b], dihedral(y0[b], k))
+        assert torch.equal(v[b], dihedral(v0[b], k))

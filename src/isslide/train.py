@@ -14,6 +14,7 @@ Protocol (config ``training``, all keys in workflow/schemas/config.schema.yaml):
   constant (the paper) or cosine (decayed per step to 0 at the last epoch);
 * crops (off by default): ``crops_per_sample`` random ``crop_size`` crops of every training patch
   per epoch, each shifted uniformly inside the patch and with its own phase offset;
+  ``flips`` (off by default) applies one of the 8 symmetries of the square to each;
 * validation: after every epoch the loss on the validation store (``val.npz``, no offset);
   ``select_best: val_loss`` keeps the weights of the epoch with the lowest one (``last``: the
   last epoch, the paper). The kept weights then choose the operating thresholds on the
@@ -224,11 +225,12 @@ class StoreTensors:
         h, w = store["coherence"].shape[1:]
         return n * h * w * (4 + 4 + 1 + 1)
 
-    def batch(self, idx: torch.Tensor, offsets: torch.Tensor | None, crops=None):
+    def batch(self, idx: torch.Tensor, offsets: torch.Tensor | None, crops=None, flips=None):
         """(inputs (B,3,H,W) float32, target (B,1,H,W) float32, valid (B,1,H,W) float32).
 
         ``crops``: None, or (rows, cols, size): sample b is cut to ``size`` pixels from
-        (rows[b], cols[b]) before the channels are built.
+        (rows[b], cols[b]) before the channels are built. ``flips``: None, or one code per
+        sample in 0..7 (:func:`dihedral`), applied after the crop.
         """
         if self.on_device:
             idx = idx.to(self.device)
@@ -251,12 +253,23 @@ class StoreTensors:
                 )
                 for t in parts
             ]
+        if flips is not None:
+            parts = [
+                torch.stack([dihedral(t[b], int(k)) for b, k in enumerate(flips)]) for t in parts
+            ]
         coh, phase, label, valid = parts
         v = valid.float().unsqueeze(1)
         if offsets is not None:
             phase = phase + offsets.to(self.device, non_blocking=True).view(-1, 1, 1)
         x = torch.stack((coh, torch.cos(phase), torch.sin(phase)), dim=1) * v
         return x, label.float().unsqueeze(1), v
+
+
+def dihedral(a: torch.Tensor, k: int) -> torch.Tensor:
+    """One of the 8 symmetries of the square on the last two axes: rotation by k % 4 quarter
+    turns, then a transpose when k >= 4 (k = 0: unchanged)."""
+    a = torch.rot90(a, k % 4, dims=(-2, -1))
+    return a.transpose(-2, -1) if k >= 4 else a
 
 
 def masked_bce(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor):
@@ -285,6 +298,7 @@ class Settings:
     crop_size: int | None = None
     crops_per_sample: int = 1
     lr_schedule: str = "constant"
+    flips: bool = False
     data: dict = field(default_factory=dict)
     weights: dict = field(default_factory=dict)
 
@@ -338,6 +352,7 @@ def model_settings(name: str, cfg: dict, seed: int, device: torch.device) -> Set
         crop_size=None if cfg.get("crop_size") is None else int(cfg["crop_size"]),
         crops_per_sample=int(cfg.get("crops_per_sample", 1)),
         lr_schedule=str(cfg.get("lr_schedule", "constant")),
+        flips=bool(cfg.get("flips", False)),
         weights=weights,
     )
 
@@ -381,7 +396,8 @@ def data_on_device(mode, device: torch.device, nbytes: int) -> bool:
 
 def epoch_plan(settings: Settings, n: int, epoch: int, shape: tuple[int, int] | None = None):
     """The seeded draws of one epoch (CPU tensors): the order of the ``n * crops_per_sample``
-    items (item i is sample i % n), their phase offsets (or None) and crop origins (or None)."""
+    items (item i is sample i % n), their phase offsets (or None), crop origins (or None) and
+    symmetries of the square (codes 0..7, or None)."""
     g = torch.Generator().manual_seed(derive_seed(settings.seed, 1, epoch))
     m = n * settings.crops_per_sample
     perm = torch.randperm(m, generator=g) % n
@@ -392,7 +408,8 @@ def epoch_plan(settings: Settings, n: int, epoch: int, shape: tuple[int, int] | 
         rows = torch.randint(0, shape[0] - c + 1, (m,), generator=g)
         cols = torch.randint(0, shape[1] - c + 1, (m,), generator=g)
         crops = (rows, cols)
-    return perm, offsets, crops
+    flips = torch.randint(0, 8, (m,), generator=g) if getattr(settings, "flips", False) else None
+    return perm, offsets, crops, flips
 
 
 def batches_per_epoch(n: int, batch_size: int, drop_last: bool) -> int:
@@ -410,7 +427,7 @@ def learning_rate(settings: Settings, step: int, steps_per_epoch: int) -> float:
 def train_epoch(model, data: StoreTensors, opt, scaler, settings: Settings, epoch: int, desc: str):
     model.train()
     torch.manual_seed(derive_seed(settings.seed, 2, epoch))  # dropout of the FCN/DeepLab heads
-    perm, offsets, crops = epoch_plan(settings, data.n, epoch, data.shape)
+    perm, offsets, crops, flips = epoch_plan(settings, data.n, epoch, data.shape)
     m = perm.numel()
     if data.on_device:  # one host-to-device copy per epoch, none per batch
         perm = perm.to(data.device)
@@ -426,7 +443,8 @@ def train_epoch(model, data: StoreTensors, opt, scaler, settings: Settings, epoc
         for group in opt.param_groups:
             group["lr"] = lr
         crop = (crops[0][sl].tolist(), crops[1][sl].tolist(), settings.crop_size) if crops else None
-        x, y, v = data.batch(perm[sl], offsets[sl] if offsets is not None else None, crop)
+        flip = flips[sl].tolist() if flips is not None else None
+        x, y, v = data.batch(perm[sl], offsets[sl] if offsets is not None else None, crop, flip)
         opt.zero_grad(set_to_none=True)
         with torch.autocast(data.device.type, dtype=torch.float16, enabled=settings.amp):
             logits = model(x)
