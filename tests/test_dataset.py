@@ -25,8 +25,8 @@ from isslide.dataset.isslide import (
 )
 from isslide.dataset.patches import assemble, extract_stack_patches, window_origin
 from isslide.dataset.raw import build_raw, write_manifest
-from isslide.dataset.split import assign_split, held_out, n_held_out
-from isslide.dataset.store import StoreWriter, read_store
+from isslide.dataset.split import assign_split, held_out, n_held_out, split_interferograms
+from isslide.dataset.store import StoreWriter, decoy_kinds, read_store
 from isslide.dataset.synthetic import make_pairs, make_stack
 from isslide.errors import IsslideError
 from isslide.labels import rasterize_labels
@@ -303,6 +303,154 @@ def test_assign_split_protocol():
         "unused",
         "unused",
     ]
+
+
+def test_validation_split_by_interferogram_seeded_disjoint_stable():
+    keys = [f"2018{i:04d}_2018{i + 6:04d}" for i in range(54)]
+    ev, val = split_interferograms(keys, 0.2, 0.25, 11)
+    assert ev == held_out(keys, 0.2, 11)  # the evaluation set does not depend on validation
+    assert not ev & val and val <= set(keys) - ev
+    assert len(val) == n_held_out(54 - len(ev), 0.25) == 11
+    assert split_interferograms(keys, 0.2, 0.25, 11) == (ev, val)  # seeded: reproducible
+    assert split_interferograms(keys, 0.2, 0.25, 12)[1] != val
+    # another ranking than the held-out one: not the next keys of the held-out order
+    assert val != held_out(keys, (len(ev) + len(val)) / 54, 11) - ev
+    # stable: one more interferogram changes validation by at most a swap or two
+    ev2, val2 = split_interferograms(keys + ["20190101_20190107"], 0.2, 0.25, 11)
+    assert len(val ^ val2) <= 4 and not ev2 & val2
+    # no validation asked: none; one interferogram left: it is taken (training empty)
+    assert split_interferograms(keys, 0.2, 0.0, 11)[1] == set()
+    assert split_interferograms(keys[:2], 0.5, 0.5, 3)[1] == set(keys[:2]) - held_out(
+        keys[:2], 0.5, 3
+    )
+    roles = np.array(["train", "train", "train", "evaluation", "evaluation"])
+    ho = np.array([False, False, True, True, False])
+    is_val = np.array([True, False, False, False, True])
+    assert assign_split(roles, ho, np.ones(5, bool), is_val=is_val).tolist() == [
+        "val",
+        "train",
+        "unused",
+        "eval",
+        "unused",
+    ]
+
+
+def test_assemble_writes_a_validation_store(built, tmp_path):
+    ready = built["ready"]
+    stacks = {
+        "demo": {"store": str(ready / "stacks/demo.npz"), "index": str(ready / "stacks/demo.csv")}
+    }
+    out = {k: str(tmp_path / f"{k}.npz") for k in ("train", "val", "eval")}
+    index = assemble(
+        stacks,
+        out["train"],
+        out["eval"],
+        str(tmp_path / "index.csv"),
+        0.2,
+        7,
+        out_val=out["val"],
+        val_fraction=0.34,
+    )
+    ifg = index["reference"] + "_" + index["secondary"]
+    by = {k: set(ifg[index["split"] == k]) for k in ("train", "val", "eval")}
+    assert all(by.values())
+    assert not by["train"] & by["val"] and not by["val"] & by["eval"]
+    assert not by["train"] & by["eval"]
+    assert len(by["val"]) == n_held_out(9 - n_held_out(9, 0.2), 0.34) == 2
+    assert set(index.loc[index["split"] == "val", "zone"]) == {"west"}  # train-role zone only
+    for split in ("train", "val", "eval"):
+        st = read_store(out[split], mmap=True)
+        ids = index.loc[index["split"] == split, "sample_id"].to_numpy()
+        np.testing.assert_array_equal(st["sample_id"], ids)
+        assert "truth" not in st  # a stack without the simulator's truth
+    again = assemble(
+        stacks,
+        out["train"],
+        out["eval"],
+        str(tmp_path / "i2.csv"),
+        0.2,
+        7,
+        out_val=out["val"],
+        val_fraction=0.34,
+    )
+    pd.testing.assert_series_equal(again["split"], index["split"])
+
+
+def test_truth_and_decoy_members(built, tmp_path):
+    """Simulated stacks: the truth rasters are cut at the patch windows into the store."""
+    s = built["stack"]
+    vis = 1.5
+    pairs, expected = [], {}
+    with rasterio.open(s["pairs"][0]["label"]) as src:
+        h, w, transform = src.height, src.width, src.transform
+    rng = np.random.default_rng(0)
+    for k, p in enumerate(s["pairs"]):
+        base = tmp_path / "truth" / f"{p['reference']}_{p['secondary']}"
+        defo = rng.normal(0, 2.0, (h, w)).astype(np.float32)
+        tvalid = (rng.random((h, w)) > 0.2).astype(np.uint8)
+        decoys = np.zeros((h, w), np.uint8)
+        decoys[10:60, 20:90] = 1
+        decoys[100:150, 200:260] = 2
+        paths = {}
+        for name, array, nodata, tags in (
+            ("truth_deformation", defo, -9999.0, None),
+            ("truth_valid", tvalid, 255, None),
+            ("decoys", decoys, 255, {"DECOY_KINDS": json.dumps({"1": "spot", "2": "blob"})}),
+        ):
+            paths[name] = str(base) + f"_{name}.tif"
+            from isslide.dataset.io import write_raster
+
+            write_raster(paths[name], array, transform, WGS84, nodata, tags=tags)
+        pairs.append({**p, **paths})
+        expected[k] = (defo, tvalid, decoys)
+    store = str(tmp_path / "s.npz")
+    index = extract_stack_patches(
+        "demo", built["centres"], pairs, SIZE, store, str(tmp_path / "s.csv"), visibility_rad=vis
+    )
+    st = read_store(store)
+    assert decoy_kinds(st) == {1: "spot", 2: "blob"}
+    assert st["truth"].dtype == np.uint8 and st["truth"].shape == st["label"].shape
+    plain = read_store(str(built["ready"] / "stacks/demo.npz"))
+    np.testing.assert_array_equal(st["label"], plain["label"])  # nothing else changes
+    nc = len(index) // len(pairs)
+    for i in (0, len(index) - 1):
+        r = index.iloc[i]
+        defo, tvalid, decoys = expected[i // nc]
+        win = np.s_[
+            r["window_row"] : r["window_row"] + SIZE, r["window_col"] : r["window_col"] + SIZE
+        ]
+        valid = st["valid"][i] > 0
+        want = (np.abs(defo[win]) >= vis) & (tvalid[win] == 1) & valid
+        np.testing.assert_array_equal(st["truth"][i] > 0, want)
+        np.testing.assert_array_equal(st["decoy"][i], np.where(valid, decoys[win], 0))
+        assert r["truth_pixels"] == want.sum()
+    # assemble carries the members and the kinds into the split stores
+    stacks = {"demo": {"store": store, "index": str(tmp_path / "s.csv")}}
+    out = {k: str(tmp_path / f"{k}.npz") for k in ("train", "val", "eval")}
+    assemble(
+        stacks,
+        out["train"],
+        out["eval"],
+        str(tmp_path / "i.csv"),
+        0.2,
+        7,
+        out_val=out["val"],
+        val_fraction=0.25,
+    )
+    ev = read_store(out["eval"])
+    assert "truth" in ev and "decoy" in ev and decoy_kinds(ev) == {1: "spot", 2: "blob"}
+    # a truth raster on another grid, or some pairs without truth, is refused
+    broken = [dict(pairs[0])] + [{k: v for k, v in p.items() if k != "decoys"} for p in pairs[1:]]
+    with pytest.raises(IsslideError, match="truth rasters for some interferograms only"):
+        extract_stack_patches(
+            "demo",
+            built["centres"],
+            broken,
+            SIZE,
+            store,
+            str(tmp_path / "b.csv"),
+            visibility_rad=vis,
+        )
 
 
 def test_assemble_split_and_stores(built, tmp_path):

@@ -138,14 +138,25 @@ def test_threshold_lookup_order(tmp_path):
     (ev / "metrics.json").write_text(json.dumps({"paper": {"threshold": 0.3, "f1": 0.5}}))
     t, source = model_threshold(str(m))
     assert t == 0.3 and source.startswith("evaluation threshold")
-    layout = {"validation": {"paper": {"threshold": 0.2}, "pooled": {"threshold": 0.4, "f1": 0.7}}}
+    fmt = "isslide-thresholds/1"
+    layout = {
+        "format": fmt,
+        "chosen_on": "validation",
+        "paper": {"threshold": 0.2, "f1": 0.65},
+        "pooled": {"threshold": 0.4, "f1": 0.7},
+    }
     (m / "thresholds.json").write_text(json.dumps(layout))
     t, source = model_threshold(str(m))
     assert t == 0.4 and source.startswith("validation threshold")
     other = tmp_path / "results" / "models" / "resunet"
     other.mkdir()
-    (other / "thresholds.json").write_text(json.dumps({"pooled_validation": {"f1": 0.6}}))
+    (other / "thresholds.json").write_text(
+        json.dumps({"format": fmt, "pooled": {"threshold": 0.5, "f1": 0.6}})
+    )
     assert best_model([str(other), str(m)])[0] == str(m)
+    (other / "thresholds.json").write_text(json.dumps({"pooled_validation": {"f1": 0.6}}))
+    with pytest.raises(IsslideError, match="not an isslide thresholds file"):
+        best_model([str(other), str(m)])
 
 
 # ------------------------------------------------------------------------------ CLI

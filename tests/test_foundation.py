@@ -147,7 +147,7 @@ def test_demo_config_plan(repo, monkeypatch):
     cfg = load_config("config/config.yaml")
     stack = plan_stacks(cfg)["demo"]
     assert stack.dates == expected_dates(cfg)
-    assert [len(stack.pairs_for_delay(d)) for d in cfg["delays"]] == [4, 3, 2]
+    assert [len(stack.pairs_for_delay(d)) for d in cfg["delays"]] == [5, 4, 3]
 
 
 @pytest.mark.parametrize(

@@ -136,6 +136,7 @@ DATASET_TARGETS = [
     "results/dataset/manifest.json",
     "results/dataset/manifest.csv",
     "results/dataset/ready/train.npz",
+    "results/dataset/ready/val.npz",
     "results/dataset/ready/eval.npz",
     "results/dataset/ready/index.csv",
     "results/dataset/ready/isslide/alps/patches.csv",

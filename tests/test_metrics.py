@@ -193,3 +193,82 @@ def test_invalid_pixels_do_not_count():
     y2[~v] = ~y2[~v]
     b = M.evaluate_arrays(p2, y2, v, n_thresholds=21)
     assert a == b
+
+
+# ----------------------------------------------------------------------------- threshold transfer
+
+
+def two_level_case(low, high, n=4, size=12):
+    """Motion pixels at probability ``high``, background at ``low`` except a ring at 0.5."""
+    y = np.zeros((n, size, size), bool)
+    y[:, 3:8, 3:8] = True
+    p = np.full(y.shape, low, np.float32)
+    p[y] = high
+    p[:, 0, :] = 0.5  # a strip of background pixels that only a threshold <= 0.5 flags
+    return p, y, np.ones_like(y)
+
+
+def test_threshold_chosen_elsewhere_is_applied_unchanged():
+    # validation: motion at 0.4, background at 0.1 and a strip at 0.5 -> the best threshold is
+    # 0.4 (it flags the strip too, but misses nothing); evaluation: motion at 0.9 instead
+    pv, yv, vv = two_level_case(0.1, 0.4)
+    pe, ye, ve = two_level_case(0.1, 0.9)
+    chosen = M.evaluate_arrays(pv, yv, vv, n_thresholds=101)
+    t = {"paper": chosen["paper"]["threshold"], "pooled": chosen["pooled"]["threshold"]}
+    assert t["pooled"] == pytest.approx(0.4)
+    res = M.evaluate_arrays(pe, ye, ve, n_thresholds=101, thresholds=t)
+    assert res["paper"]["threshold"] == t["paper"] and res["pooled"]["threshold"] == t["pooled"]
+    # at 0.4 the 0.5 strip is flagged on the evaluation set: precision < 1; the evaluation
+    # set's own optimum (threshold above 0.5) is perfect: the optimistic convention differs
+    assert res["pooled"]["precision"] < 1.0 and res["pooled"]["recall"] == 1.0
+    assert res["optimistic"]["pooled"]["threshold"] > 0.5
+    assert res["optimistic"]["pooled"]["f1"] == 1.0 > res["pooled"]["f1"]
+    assert res["optimistic"]["paper"]["f1"] == 1.0 > res["paper"]["f1"]
+    tp, fp = 4 * 25, 4 * 12  # 4 images: 5x5 motion pixels, a 12-pixel strip
+    assert (res["pooled"]["tp"], res["pooled"]["fp"], res["pooled"]["fn"]) == (tp, fp, 0)
+    assert res["pooled"]["f1"] == pytest.approx(2 * tp / (2 * tp + fp))
+    # without thresholds: the optimistic blocks are the main ones (the paper's convention)
+    plain = M.evaluate_arrays(pe, ye, ve, n_thresholds=101)
+    assert plain["paper"] == res["optimistic"]["paper"] and "optimistic" not in plain
+
+
+def test_paper_at_matches_brute_force():
+    p, y, v = random_case(8, n=4, size=14)
+    t = 0.42
+    got = M.paper_at(p, y & v, v, t)
+    ps, rs = [], []
+    for i in range(len(p)):
+        pred, truth = (p[i].astype(np.float64) >= t) & v[i], y[i] & v[i]
+        tp, fp, fn = (pred & truth).sum(), (pred & ~truth).sum(), (~pred & truth).sum()
+        ps.append(tp / (tp + fp))
+        rs.append(tp / (tp + fn))
+    assert got["precision"] == pytest.approx(np.mean(ps))
+    assert got["recall"] == pytest.approx(np.mean(rs))
+    assert got["threshold"] == t
+
+
+def test_binary_scores_and_false_alarms():
+    y = np.zeros((2, 6, 6), bool)
+    y[:, 1:3, 1:3] = True
+    v = np.ones_like(y)
+    same = M.binary_scores(y, y, v)
+    assert same["paper"]["f1"] == 1.0 and same["pooled"]["f1"] == 1.0 and same["auc"] == 1.0
+    half = y.copy()
+    half[:, 1, 1:3] = False  # the mask finds half of the annotated pixels
+    s = M.binary_scores(half, y, v)
+    assert s["pooled"]["recall"] == 0.5 and s["pooled"]["precision"] == 1.0
+    # false alarms: decoy kind 1 on 4 pixels, 3 of them flagged; background: 1 of 60 flagged
+    probs = np.zeros(y.shape, np.float32)
+    decoy = np.zeros(y.shape, np.uint8)
+    decoy[0, 4:6, 4:6] = 1
+    probs[0, 4:6, 4] = 0.9
+    probs[0, 5, 5] = 0.9
+    probs[1, 0, 5] = 0.9
+    probs[y] = 0.9  # motion pixels are not negatives, whatever their score
+    fa = M.false_alarms(probs, v, ~y, decoy, {1: "spot", 2: "blob"}, 0.5)
+    assert fa["decoys"]["spot"] == {"pixels": 4, "flagged": 3, "fraction": 0.75, "images": 1}
+    assert fa["background"]["pixels"] == 2 * 36 - 8 - 4 and fa["background"]["flagged"] == 1
+    assert fa["decoys"]["blob"]["fraction"] is None and fa["decoys"]["blob"]["pixels"] == 0
+    v2 = v.copy()
+    v2[0, 4:6, 4:6] = False  # invalid pixels never count
+    assert M.false_alarms(probs, v2, ~y, decoy, {1: "spot"}, 0.5)["decoys"]["spot"]["pixels"] == 0

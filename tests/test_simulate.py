@@ -402,8 +402,8 @@ def tiny_stack(tmp_path_factory, repo):
                 ],
                 "deformation": out / f"truth/{stem}_deformation.tif",
                 "valid": out / f"truth/{stem}_valid.tif",
-                "areas": out / f"truth/{stem}_areas.gpkg",
                 "decoys": out / f"truth/{stem}_decoys.tif",
+                "areas": out / f"truth/{stem}_areas.gpkg",
             },
         )
     return out, p, cfg, pairs

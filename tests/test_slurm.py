@@ -21,9 +21,9 @@ advertises one GPU GRES backed by /dev/null, so the profile's ``--gpus=1`` reque
 partition ``gpu`` are scheduled unchanged; training runs on the CPU (tiny.yaml's
 training.device is cpu).
 
-To keep CI short, the cluster runs tiny.yaml with its acquisitions cut to three and delays to
-[6] (2 interferograms instead of 5) and training.batch_size 1 (2 training patches): every rule
-of the path still runs.
+To keep CI short, the cluster runs tiny.yaml with its acquisitions cut to four and delays to
+[6] (3 interferograms instead of 5: one each for evaluation, validation and training) and
+training.batch_size 1: every rule of the path still runs.
 
 Skips (with the reason printed) only where the cluster cannot be started: not root, or Slurm is
 not installed and apt-get is unavailable. With CI=true these are failures, never skips.
@@ -239,9 +239,10 @@ def cluster():
 
 
 def small_tiny_config(dest: Path) -> tuple[Path, str]:
-    """tiny.yaml with three acquisitions and delays [6]: 2 interferograms. Returns (path, model)."""
+    """tiny.yaml with four acquisitions and delays [6]: 3 interferograms (one each for
+    evaluation, validation and training). Returns (path, model)."""
     cfg = yaml.safe_load(TINY.read_text())
-    cfg["dates"]["end"] = "2018-07-14"
+    cfg["dates"]["end"] = "2018-07-20"
     cfg["delays"] = [6]
     # Fewer interferograms give fewer training patches than tiny.yaml's batch size.
     cfg["training"] = {**(cfg.get("training") or {}), "batch_size": 1}
@@ -459,7 +460,7 @@ def test_gpu_rules_ran_on_gpu_partition(runs):
     ).stdout
     assert "TresPerJob=gres:gpu:1" in shown, shown  # sbatch --gpus=1
     insar = [j for j in jobs if j["comment"].startswith("rule_coregister_")]
-    assert len(insar) == 2 and all(j["partition"] == "cpu" for j in insar), insar
+    assert len(insar) == 3 and all(j["partition"] == "cpu" for j in insar), insar
 
 
 @pytest.mark.slurm

@@ -20,7 +20,7 @@ import yaml
 from test_foundation import product_names
 from workflow_utils import copy_repo, job_counts, snakemake
 
-from isslide.dataset.store import read_store
+from isslide.dataset.store import decoy_kinds, read_store
 
 pytestmark = pytest.mark.workflow
 
@@ -47,8 +47,8 @@ def write_isslide_config(tmp_path, products, **changes):
 def test_demo_dag(repo):
     out = snakemake("-n", "--cores", "2", cwd=repo).stdout
     counts = job_counts(out)
-    assert counts["terrain_correct"] == 9
-    assert counts["calibrate"] == counts["apply_orbit"] == 5
+    assert counts["terrain_correct"] == 12
+    assert counts["calibrate"] == counts["apply_orbit"] == 6
     for rule in (
         "coregister",
         "interferogram",
@@ -56,7 +56,7 @@ def test_demo_dag(repo):
         "goldstein",
         "multilook",
     ):
-        assert counts[rule] == 9
+        assert counts[rule] == 12
 
 
 def test_isslide_dag_54_interferograms(repo, tmp_path, products, monkeypatch):
@@ -205,13 +205,18 @@ def test_e2e_labels_and_dataset(tiny_run):
     ):
         assert column in index.columns, column
     assert index["sample_id"].is_unique
-    assert set(index["split"]) <= {"train", "eval", "unused"}
+    assert set(index["split"]) <= {"train", "val", "eval", "unused"}
     assert index["has_motion"].any() and (~index["has_motion"]).any(), "no-move samples kept"
     # evaluation patches come from the evaluation zone only, training ones from train zones
     assert set(index.loc[index.split == "eval", "zone"]) == {"south"}
     assert set(index.loc[index.split == "train", "zone"]) == {"north"}
+    # validation: train-zone patches of interferograms neither trained on nor evaluated on
+    assert set(index.loc[index.split == "val", "zone"]) == {"north"}
+    ifg = index["reference"].astype(str) + "_" + index["secondary"].astype(str)
+    by = {k: set(ifg[index.split == k]) for k in ("train", "val", "eval")}
+    assert by["val"] and not by["val"] & (by["train"] | by["eval"])
 
-    for split in ("train", "eval"):
+    for split in ("train", "val", "eval"):
         store = read_store(str(work / f"results/dataset/ready/{split}.npz"))
         n = len(store["sample_id"])
         assert n == (index.split == split).sum() > 0
@@ -221,6 +226,10 @@ def test_e2e_labels_and_dataset(tiny_run):
         rows = index.set_index("sample_id").loc[store["sample_id"]]
         motion = store["label"].reshape(n, -1).any(axis=1)
         assert (rows["has_motion"].to_numpy() == motion).all()
+        # simulated stack: the truth members, 0 on invalid pixels
+        assert store["truth"].shape == store["decoy"].shape == store["label"].shape
+        assert not store["truth"][store["valid"] == 0].any()
+        assert decoy_kinds(store) == {1: "low_coherence_spot"}
 
     manifest = json.loads((work / "results/dataset/manifest.json").read_text())
     assert manifest["interferograms"] == 5
@@ -244,14 +253,33 @@ def test_e2e_training_and_evaluation(tiny_run):
         assert (work / f"results/models/{model}/model.pt").stat().st_size > 0
         history = pd.read_csv(work / f"results/models/{model}/history.csv")
         assert len(history) == cfg["training"]["shallow"]["epochs"]
+        assert history["val_loss"].notna().all()
+        thresholds = json.loads((work / f"results/models/{model}/thresholds.json").read_text())
+        assert thresholds["format"] == "isslide-thresholds/1"
+        assert thresholds["chosen_on"] == "validation" and thresholds["n_images"] > 0
         metrics = json.loads((work / f"results/evaluation/{model}/metrics.json").read_text())
         assert 0.0 <= metrics["auc"] <= 1.0
         for convention in ("paper", "pooled"):
-            for key in ("f1", "dice", "iou", "hd"):
-                value = metrics[convention][key]
-                assert value is not None and math.isfinite(value), (model, convention, key)
+            # the validation thresholds, applied unchanged
+            assert metrics[convention]["threshold"] == thresholds[convention]["threshold"]
+            for block in (metrics, metrics["optimistic"], metrics["truth"], metrics["ceiling"]):
+                for key in ("f1", "dice", "iou", "hd"):
+                    value = block[convention][key]
+                    assert value is not None and math.isfinite(value), (model, convention, key)
+            fa = metrics["false_alarms"][convention]
+            assert fa["background"]["pixels"] > 0 and "low_coherence_spot" in fa["decoys"]
+        for block in (metrics, metrics["truth"], metrics["ceiling"]):
+            assert block["n_images"] > 0 and block["n_valid_pixels"] > 0
+        # the tiny run's evaluation set is far below evaluation.min_images: a warning
+        assert len(metrics["warnings"]) == 1 and "evaluation.min_images" in metrics["warnings"][0]
+        row = table[table["model"] == model].iloc[0]
+        assert row["n_images"] == metrics["n_images"]
+        assert row["n_valid_pixels"] == metrics["n_valid_pixels"]
+        assert row["val_images"] == thresholds["n_images"]
         with np.load(work / f"results/evaluation/{model}/predictions.npz") as pred:
-            assert len(pred.files) >= 2
+            assert {"probabilities", "labels", "valid", "truth", "decoy"} <= set(pred.files)
+    md = (work / "results/evaluation/table.md").read_text()
+    assert "**Warning: the evaluation set holds" in md and "Against the simulator's truth" in md
     for fig in ("figure3", "training_curves", "pr_curves"):
         png = work / f"results/evaluation/figures/{fig}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -279,3 +307,26 @@ def test_e2e_detection_layers(tiny_run):
             assert (m.read(1)[invalid] == 255).all()
         total += len(gpd.read_file(det / "candidates.gpkg"))
     assert total == len(stack)
+
+
+def test_e2e_empty_validation_split_stops_before_training(tiny_run, tmp_path):
+    """A config whose validation split ends up empty: one line naming the keys, no model."""
+    import shutil
+
+    work, _ = tiny_run
+    copy = tmp_path / "copy"
+    shutil.copytree(work, copy, symlinks=True)
+    for d in ("results/models", "results/evaluation"):
+        shutil.rmtree(copy / d)
+    cfg = yaml.safe_load(open(copy / "tests/configs/tiny.yaml"))
+    cfg["dataset"] = {"val_fraction": 0.0}
+    (copy / "bad.yaml").write_text(yaml.safe_dump(cfg))
+    proc = snakemake("--cores", "2", "--configfile", "bad.yaml", cwd=copy, check=False)
+    assert proc.returncode != 0
+    lines = {line for line in proc.stderr.splitlines() if line.startswith("isslide:")}
+    assert len(lines) == 1, proc.stderr[-3000:]
+    line = lines.pop()
+    assert "val.npz: the validation split holds no sample" in line
+    assert "dataset.val_fraction" in line and "dates.end" in line
+    assert not list((copy / "results").rglob("model.pt"))
+    assert not (copy / "results/evaluation/table.csv").exists()

@@ -32,6 +32,13 @@ def add_parser(subparsers) -> None:
         help="held-out interferograms (default: %(default)s)",
     )
     p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=None,
+        help="validation share of the other interferograms (default: dataset.val_fraction of "
+        "the config schema)",
+    )
+    p.add_argument(
         "--seed", type=int, default=0, help="seed of the held-out selection (default: %(default)s)"
     )
     p.add_argument("--motion-only", action="store_true", help="keep only patches with motion")
@@ -56,12 +63,13 @@ def run(args) -> int:
         args.seed,
         args.motion_only,
         patch_size=args.patch_size,
+        val_fraction=args.val_fraction,
     )
     skipped = sum(m["skipped"].values())
     print(
-        f"{args.out}: {m['train']} training and {m['eval']} evaluation samples; "
-        f"{m['imported']} of {m['patches_found']} patches imported ({m['cropped_to_size']} "
-        f"cropped, {m['padded_to_size']} padded to {m['patch_size']} x {m['patch_size']}, "
-        f"{skipped} skipped; see {args.out}/import_manifest.json)"
+        f"{args.out}: {m['train']} training, {m['val']} validation and {m['eval']} evaluation "
+        f"samples; {m['imported']} of {m['patches_found']} patches imported "
+        f"({m['cropped_to_size']} cropped, {m['padded_to_size']} padded to {m['patch_size']} x "
+        f"{m['patch_size']}, {skipped} skipped; see {args.out}/import_manifest.json)"
     )
     return 0

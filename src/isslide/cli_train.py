@@ -12,7 +12,9 @@ def add_parser(sub) -> None:
     t.add_argument("model", help="registry name, e.g. unet")
     t.add_argument("--configfile", default="config/config.yaml")
     t.add_argument("--store", default="results/dataset/ready")
-    t.add_argument("--out", default="results/models", help="writes OUT/MODEL/model.pt")
+    t.add_argument(
+        "--out", default="results/models", help="writes OUT/MODEL/model.pt and thresholds.json"
+    )
     t.set_defaults(func=cmd_train)
     e = sub.add_parser("evaluate", help="evaluate one trained detector (predictions + metrics)")
     e.add_argument("model")
@@ -39,6 +41,9 @@ def cmd_train(args) -> int:
         seed=seed,
         eval_path=os.path.join(args.store, "eval.npz"),
         threads=training["threads"],
+        val_path=os.path.join(args.store, "val.npz"),
+        thresholds_path=os.path.join(out, "thresholds.json"),
+        eval_cfg=cfg["evaluation"],
     )
     print(f"{args.model}: {summary['epoch']} epochs on {summary['device']} -> {out}/model.pt")
     return 0
@@ -60,7 +65,8 @@ def cmd_evaluate(args) -> int:
     )
     p, q = res["paper"], res["pooled"]
     print(
-        f"{args.model}: AUC {res['auc']}, paper F1 {p['f1']:.4f} Dice {p['dice']:.4f} "
-        f"IoU {p['iou']:.4f} HD {p['hd']:.2f}; pooled F1 {q['f1']:.4f} -> {out}/metrics.json"
+        f"{args.model}: AUC {res['auc']}, at the validation thresholds: paper F1 {p['f1']:.4f} "
+        f"Dice {p['dice']:.4f} IoU {p['iou']:.4f} HD {p['hd']:.2f}; pooled F1 {q['f1']:.4f} "
+        f"-> {out}/metrics.json"
     )
     return 0

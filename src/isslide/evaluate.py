@@ -2,12 +2,16 @@
 
 * :func:`evaluate_model` writes ``predictions.npz`` (``probabilities`` float32 (N, H, W),
   ``labels`` uint8, ``valid`` uint8, ``sample_id`` int64, ``selected`` bool: the samples the
-  metrics use) and ``metrics.json`` (both conventions of :mod:`isslide.metrics`). Anyone can
-  recompute the metrics from the npz with ``isslide.metrics.evaluate_arrays``.
-* :func:`write_table` writes Table I (``table.csv`` and ``table.md``): models x F1, AUC, Dice,
-  IoU, HD in the paper's convention, then the pooled-pixel convention, then, when
-  ``evaluation.reference_table`` names a CSV (columns model, F1, AUC, Dice, IoU, HD), the
-  published values as a reference block.
+  metrics use; ``truth`` and ``decoy`` uint8 when the store has them) and ``metrics.json``:
+  every figure at the thresholds the model chose on the validation split (``paper``,
+  ``pooled``), the paper's optimistic convention (thresholds chosen on the evaluation set
+  itself, ``optimistic``), and for simulated data the score against the true visible motion
+  (``truth``), the ceiling the annotations allow (``ceiling``: the truth scored against them)
+  and the false-alarm fractions of background and decoy pixels (``false_alarms``); each block
+  with its numbers of images and valid pixels. ``warnings`` flags an evaluation set smaller
+  than ``evaluation.min_images``. Anyone can recompute the metrics from the npz with
+  ``isslide.metrics.evaluate_arrays``.
+* :func:`write_table` writes Table I (``table.csv`` and ``table.md``).
 * :func:`figure3`, :func:`training_curves`, :func:`pr_curves` draw the PNG figures (Agg).
 """
 
@@ -18,43 +22,46 @@ import json
 import logging
 import math
 import os
+import sys
 
 import numpy as np
 import pandas as pd
 import torch
 
 from . import metrics as M
-from .dataset.store import read_store
+from .dataset.store import decoy_kinds, read_store
 from .errors import IsslideError
 from .train import (
-    StoreTensors,
     atomic_write_bytes,
-    data_on_device,
+    evaluation_config,
     load_trained,
+    model_thresholds,
     motion_mask,
-    predict_logits,
+    predict_store,
     resolve_device,
     select_samples,
 )
 
 log = logging.getLogger("isslide.evaluate")
 
-EVAL_DEFAULTS = {
-    "batch_size": 16,
-    "n_thresholds": 1001,
-    "motion_only": True,
-    "figure_samples": 4,
-    "reference_table": None,
-}
-
 EMPTY_RULES = (
     "ratios 0/0 are 1 when prediction and truth are both empty, else 0; both empty: P=R=Dice="
     "IoU=1, HD=0; one empty: P=R=Dice=IoU=0, HD=patch diagonal; F1 with P+R=0 is 0"
 )
-
-
-def evaluation_config(cfg: dict | None) -> dict:
-    return {**EVAL_DEFAULTS, **(cfg or {})}
+TRUTH_RULE = (
+    "true visible motion: |true deformation phase| >= simulation.annotations.visibility_rad on "
+    "pixels valid in the truth (no layover/shadow, true coherence >= "
+    "simulation.truth.coherence_min) and in the interferogram"
+)
+CEILING_NOTE = "the true visible motion scored as a prediction against the annotations"
+OPTIMISTIC_NOTE = (
+    "thresholds chosen on the evaluation set itself (the paper's convention): optimistic"
+)
+FALSE_ALARM_NOTE = (
+    "fraction of pixels flagged at each validation threshold, over all evaluation samples, "
+    "among valid pixels that are neither annotated nor truly moving: background (no decoy) "
+    "and each decoy kind"
+)
 
 
 def atomic_savez(path: str, **arrays) -> None:
@@ -67,17 +74,62 @@ def atomic_text(path: str, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
-@torch.no_grad()
-def predict_store(model, store: dict, device: torch.device, batch_size: int, amp: bool = False):
-    """Probabilities (N, H, W) float32 for every sample of ``store``, no phase offset."""
-    n = len(store["sample_id"])
-    idx = np.arange(n)
-    on_dev = data_on_device("auto", device, StoreTensors.nbytes(store, n))
-    data = StoreTensors(store, idx, device, on_dev)
-    model = model.to(device)
-    out = np.empty((n, *data.shape), dtype=np.float32)
-    for sl, logits, _, _ in predict_logits(model, data, batch_size, amp):
-        out[sl] = torch.sigmoid(logits)[:, 0].cpu().numpy()
+def small_set_warning(n_images: int, minimum: int) -> str | None:
+    if n_images >= minimum:
+        return None
+    return (
+        f"the evaluation set holds {n_images} images, fewer than evaluation.min_images "
+        f"({minimum}): its figures mean little; add dates (dates.end), widen the "
+        "evaluation-role zones or raise dataset.eval_fraction"
+    )
+
+
+def score_predictions(
+    probs, store: dict, selected: np.ndarray, thresholds: dict, n_thresholds: int, min_images: int
+) -> dict:
+    """Every metrics block of ``metrics.json`` (without the model's description)."""
+    labels = store["label"] > 0
+    valid = store["valid"] > 0
+    t = {"paper": thresholds["paper"]["threshold"], "pooled": thresholds["pooled"]["threshold"]}
+    res = M.evaluate_arrays(
+        probs[selected], labels[selected], valid[selected], n_thresholds, thresholds=t
+    )
+    res["optimistic"] = {"note": OPTIMISTIC_NOTE, **res["optimistic"]}
+    out = {
+        "thresholds": {
+            "chosen_on": thresholds.get("chosen_on", "validation"),
+            "paper": t["paper"],
+            "pooled": t["pooled"],
+            "epoch": thresholds.get("epoch"),
+            "n_images": thresholds["n_images"],
+            "n_valid_pixels": thresholds["n_valid_pixels"],
+        },
+        **res,
+    }
+    negative = ~labels
+    if "truth" in store:
+        truth = store["truth"] > 0
+        negative = negative & ~truth
+        tr = M.evaluate_arrays(
+            probs[selected], truth[selected], valid[selected], n_thresholds, thresholds=t
+        )
+        tr["optimistic"] = {"note": OPTIMISTIC_NOTE, **tr["optimistic"]}
+        out["truth"] = {"rule": TRUTH_RULE, **tr}
+        ceiling = M.binary_scores(truth[selected], labels[selected], valid[selected])
+        out["ceiling"] = {"note": CEILING_NOTE, **ceiling}
+    if "truth" in store or "decoy" in store:
+        decoy = store["decoy"] if "decoy" in store else None
+        kinds = decoy_kinds(store)
+        out["false_alarms"] = {
+            "note": FALSE_ALARM_NOTE,
+            "n_images": int(len(probs)),
+            **{
+                conv: M.false_alarms(probs, valid, negative, decoy, kinds, t[conv])
+                for conv in ("paper", "pooled")
+            },
+        }
+    warning = small_set_warning(res["n_images"], min_images)
+    out["warnings"] = [warning] if warning else []
     return out
 
 
@@ -95,41 +147,52 @@ def evaluate_model(
     if threads:
         torch.set_num_threads(int(threads))
     store = read_store(eval_path, mmap=True)
-    selected_idx = select_samples(store, ecfg["motion_only"], eval_path)
+    selected_idx = select_samples(store, ecfg["motion_only"], eval_path, "evaluation")
     model, info = load_trained(model_path, training_cfg.get("weights"))
+    thresholds = model_thresholds(info, model_path)
     device = resolve_device(training_cfg.get("device", "auto"))
     amp = bool(training_cfg.get("amp")) and device.type == "cuda"
     probs = predict_store(model, store, device, int(ecfg["batch_size"]), amp)
     selected = np.zeros(len(probs), dtype=bool)
     selected[selected_idx] = True
-    labels = (store["label"] > 0).astype(np.uint8)
-    valid = (store["valid"] > 0).astype(np.uint8)
-    result = M.evaluate_arrays(
-        probs[selected], labels[selected], valid[selected], int(ecfg["n_thresholds"])
+    scores = score_predictions(
+        probs, store, selected, thresholds, int(ecfg["n_thresholds"]), int(ecfg["min_images"])
     )
     result = {
         "model": info["model_name"],
         "epochs": info["epochs"],
+        "epoch": info.get("epoch", info["epochs"]),
+        "select_best": info.get("select_best", "last"),
         "n_parameters": info["n_parameters"],
         "motion_only": bool(ecfg["motion_only"]),
-        **result,
+        **scores,
         "empty_masks": EMPTY_RULES,
     }
+    extra = {k: (store[k] > 0 if k == "truth" else store[k]).astype(np.uint8)
+             for k in ("truth", "decoy") if k in store}  # fmt: skip
     atomic_savez(
         predictions_path,
         probabilities=probs,
-        labels=labels,
-        valid=valid,
+        labels=(store["label"] > 0).astype(np.uint8),
+        valid=(store["valid"] > 0).astype(np.uint8),
         sample_id=store["sample_id"].astype(np.int64),
         selected=selected,
+        **extra,
     )
     atomic_text(metrics_path, json.dumps(result, indent=2) + "\n")
+    for w in result["warnings"]:
+        log.warning("%s", w)
+        print(f"isslide: warning: {eval_path}: {w}", file=sys.stderr)
     log.info(
-        "%s: AUC %s, paper F1 %.4f, pooled F1 %.4f",
+        "%s: AUC %s, F1 at the validation thresholds: paper %.4f, pooled %.4f (optimistic "
+        "%.4f, %.4f)%s",
         result["model"],
         result["auc"],
         result["paper"]["f1"],
         result["pooled"]["f1"],
+        result["optimistic"]["paper"]["f1"],
+        result["optimistic"]["pooled"]["f1"],
+        f"; vs truth: paper F1 {result['truth']['paper']['f1']:.4f}" if "truth" in result else "",
     )
     return result
 
@@ -157,28 +220,64 @@ def read_metrics(path: str) -> dict:
 METRICS = ["F1", "AUC", "Dice", "IoU", "HD"]
 
 
-def table_frame(metrics_paths: dict[str, str], reference: str | None = None) -> pd.DataFrame:
-    rows = []
-    for name, path in metrics_paths.items():
-        m = read_metrics(path)
-        p, q = m["paper"], m["pooled"]
-        rows.append(
-            {
-                "model": name,
-                "F1": p["f1"],
-                "AUC": m["auc"],
-                "Dice": p["dice"],
-                "IoU": p["iou"],
-                "HD": p["hd"],
-                "threshold": p["threshold"],
-                "pooled_F1": q["f1"],
-                "pooled_Dice": q["dice"],
-                "pooled_IoU": q["iou"],
-                "pooled_HD": q["hd"],
-                "pooled_threshold": q["threshold"],
-            }
+def _get(d: dict, *keys):
+    for k in keys:
+        if not isinstance(d, dict) or k not in d:
+            return None
+        d = d[k]
+    return d
+
+
+def table_row(name: str, m: dict) -> dict:
+    """One model's row of Table I (table.csv columns) from its metrics.json."""
+    p, q, o = m["paper"], m["pooled"], m.get("optimistic", {})
+    row = {
+        "model": name,
+        "n_images": m.get("n_images"),
+        "n_valid_pixels": m.get("n_valid_pixels"),
+        "F1": p["f1"],
+        "AUC": m["auc"],
+        "Dice": p["dice"],
+        "IoU": p["iou"],
+        "HD": p["hd"],
+        "threshold": p["threshold"],
+        "pooled_F1": q["f1"],
+        "pooled_Dice": q["dice"],
+        "pooled_IoU": q["iou"],
+        "pooled_HD": q["hd"],
+        "pooled_threshold": q["threshold"],
+        "threshold_chosen_on": _get(m, "thresholds", "chosen_on"),
+        "val_images": _get(m, "thresholds", "n_images"),
+        "val_valid_pixels": _get(m, "thresholds", "n_valid_pixels"),
+        "optimistic_F1": _get(o, "paper", "f1"),
+        "optimistic_threshold": _get(o, "paper", "threshold"),
+        "optimistic_pooled_F1": _get(o, "pooled", "f1"),
+        "optimistic_pooled_threshold": _get(o, "pooled", "threshold"),
+    }
+    if "truth" in m:
+        row.update(
+            truth_F1=m["truth"]["paper"]["f1"],
+            truth_pooled_F1=m["truth"]["pooled"]["f1"],
+            truth_AUC=m["truth"]["auc"],
+            truth_positive_pixels=m["truth"]["n_positive_pixels"],
+            ceiling_F1=m["ceiling"]["paper"]["f1"],
+            ceiling_pooled_F1=m["ceiling"]["pooled"]["f1"],
         )
-    df = pd.DataFrame(rows)
+    fa = m.get("false_alarms")
+    if fa:
+        row["fa_images"] = fa["n_images"]
+        for conv, prefix in (("paper", "fa"), ("pooled", "pooled_fa")):
+            row[f"{prefix}_background"] = fa[conv]["background"]["fraction"]
+            row[f"{prefix}_background_pixels"] = fa[conv]["background"]["pixels"]
+            for kind, r in fa[conv]["decoys"].items():
+                row[f"{prefix}_{kind}"] = r["fraction"]
+                row[f"{prefix}_{kind}_pixels"] = r["pixels"]
+    row["warning"] = "; ".join(m.get("warnings") or []) or None
+    return row
+
+
+def table_frame(metrics_paths: dict[str, str], reference: str | None = None) -> pd.DataFrame:
+    df = pd.DataFrame([table_row(n, read_metrics(p)) for n, p in metrics_paths.items()])
     if reference:
         if not os.path.exists(reference):
             raise IsslideError(f"evaluation.reference_table: {reference} not found")
@@ -197,44 +296,109 @@ def table_frame(metrics_paths: dict[str, str], reference: str | None = None) -> 
 def _fmt(v, digits=3) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return f"{int(v):,}"
     return f"{v:.{digits}f}"
+
+
+def _md_table(head: list[str], rows: list[list[str]]) -> list[str]:
+    return [
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|",
+        *("| " + " | ".join(r) + " |" for r in rows),
+        "",
+    ]
 
 
 def write_table(
     metrics_paths: dict[str, str], csv_path: str, md_path: str, reference: str | None = None
 ) -> pd.DataFrame:
     df = table_frame(metrics_paths, reference)
+    records = df.to_dict("records")
+    warnings = sorted({r["warning"] for r in records if isinstance(r.get("warning"), str)})
     atomic_text(csv_path, df.to_csv(index=False, float_format="%.6g"))
-    head = ["Model", "F1", "AUC", "Dice", "IoU", "HD (px)", "| pooled F1", "Dice", "IoU", "HD (px)"]
+    for w in warnings:
+        print(f"isslide: warning: {w}", file=sys.stderr)
+    lines = ["# Table I: detectors on this run's evaluation set", ""]
+    for w in warnings:
+        lines += [f"**Warning: {w}.**", ""]
+    lines += [
+        "Thresholds chosen on the validation split (never on the evaluation set) and applied",
+        "unchanged. Paper convention: precision/recall per image averaged, F1 from the averages,",
+        "Dice and IoU averaged over images, HD = largest border-to-border distance in pixels",
+        "averaged over images. Pooled: counts over all valid pixels; pooled HD is the largest",
+        "per-image HD. AUC: ROC AUC over all valid evaluation pixels. Images and valid pixels:",
+        "the evaluation samples each figure is computed on. Empty masks: " + EMPTY_RULES + ".",
+        "",
+    ]
+    rows = []
+    for r in records:
+        rows.append(
+            [r["model"], _fmt(r["n_images"]), _fmt(r["n_valid_pixels"]), _fmt(r["F1"])]
+            + [_fmt(r["AUC"]), _fmt(r["Dice"]), _fmt(r["IoU"]), _fmt(r["HD"], 2)]
+            + [_fmt(r["threshold"]), _fmt(r["pooled_F1"]), _fmt(r["pooled_IoU"])]
+            + [_fmt(r["pooled_HD"], 2), _fmt(r["pooled_threshold"])]
+            + [f"{_fmt(r['val_images'])} / {_fmt(r['val_valid_pixels'])}"]
+        )
+    lines += _md_table(
+        ["Model", "images", "valid px", "F1", "AUC", "Dice", "IoU", "HD (px)", "threshold"]
+        + ["pooled F1", "pooled IoU", "pooled HD", "pooled threshold", "val images / px"],
+        rows,
+    )
+    lines += [
+        "## Optimistic: thresholds chosen on the evaluation set itself (the paper's convention)",
+        "",
+    ]
+    lines += _md_table(
+        ["Model", "images", "F1", "threshold", "pooled F1", "pooled threshold"],
+        [
+            [r["model"], _fmt(r["n_images"]), _fmt(r["optimistic_F1"])]
+            + [_fmt(r["optimistic_threshold"]), _fmt(r["optimistic_pooled_F1"])]
+            + [_fmt(r["optimistic_pooled_threshold"])]
+            for r in records
+        ],
+    )
+    if "truth_F1" in df.columns:
+        kinds = sorted(
+            c[len("fa_") : -len("_pixels")]
+            for c in df.columns
+            if c.startswith("fa_") and c.endswith("_pixels") and c != "fa_background_pixels"
+        )
+        lines += [
+            "## Against the simulator's truth",
+            "",
+            "Truth: " + TRUTH_RULE + ". Ceiling: " + CEILING_NOTE + " (the best score the",
+            "annotations allow). False alarms: " + FALSE_ALARM_NOTE + "; here at the paper-",
+            "convention validation threshold (metrics.json also has the pooled one).",
+            "",
+        ]
+        head = ["Model", "images", "truth F1", "truth pooled F1", "truth AUC"]
+        head += ["ceiling F1", "ceiling pooled F1", "FA background"]
+        head += [f"FA {k}" for k in kinds]
+        rows = []
+        for r in records:
+            row = [r["model"], _fmt(r["n_images"]), _fmt(r.get("truth_F1"))]
+            row += [_fmt(r.get("truth_pooled_F1")), _fmt(r.get("truth_AUC"))]
+            row += [_fmt(r.get("ceiling_F1")), _fmt(r.get("ceiling_pooled_F1"))]
+            row += [f"{_fmt(r.get('fa_background'), 4)} ({_fmt(r.get('fa_background_pixels'))} px)"]
+            row += [
+                f"{_fmt(r.get(f'fa_{k}'), 4)} ({_fmt(r.get(f'fa_{k}_pixels'))} px)" for k in kinds
+            ]
+            rows.append(row)
+        lines += _md_table(head, rows)
+        lines += [f"False alarms over {_fmt(records[0].get('fa_images'))} evaluation images.", ""]
     has_ref = any(c.startswith("published_") for c in df.columns)
     if has_ref:
-        head += ["| published F1", "AUC", "Dice", "IoU", "HD"]
-    lines = [
-        "# Table I: detectors on this run's evaluation set",
-        "",
-        "Paper convention: precision/recall per image averaged, F1 from the averages, Dice and",
-        "IoU averaged over images, HD = largest border-to-border distance in pixels averaged over",
-        "images, at the threshold maximising that F1. Pooled: counts over all valid pixels, at the",
-        "threshold maximising the pooled F1; pooled HD is the largest per-image HD. AUC: ROC AUC",
-        "over all valid evaluation pixels. Empty masks: " + EMPTY_RULES + ".",
-        "",
-        "| " + " | ".join(h.lstrip("| ") for h in head) + " |",
-        "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|",
-    ]
-    for r in df.to_dict("records"):
-        cells = [r["model"], _fmt(r["F1"]), _fmt(r["AUC"]), _fmt(r["Dice"]), _fmt(r["IoU"])]
-        cells += [_fmt(r["HD"], 2), _fmt(r["pooled_F1"]), _fmt(r["pooled_Dice"])]
-        cells += [_fmt(r["pooled_IoU"]), _fmt(r["pooled_HD"], 2)]
-        if has_ref:
-            cells += [_fmt(r.get(f"published_{c}")) for c in METRICS]
-        lines.append("| " + " | ".join(cells) + " |")
-    lines.append("")
-    if has_ref:
-        lines.append(f"Published values from {reference}.")
+        lines += ["## Published values", ""]
+        lines += _md_table(
+            ["Model", *METRICS],
+            [[r["model"]] + [_fmt(r.get(f"published_{c}")) for c in METRICS] for r in records],
+        )
+        lines.append(f"Published values from {reference} (see the README beside it).")
     else:
         lines.append(
             "Published values: not shown (set evaluation.reference_table to a CSV with columns "
-            "model, F1, AUC, Dice, IoU, HD to add them)."
+            "model, F1, AUC, Dice, IoU, HD, e.g. resources/reference/table1.csv, to add them)."
         )
     atomic_text(md_path, "\n".join(lines) + "\n")
     return df
@@ -350,7 +514,8 @@ def figure3(
             ax.set_yticks([])
         axes[r, 0].set_ylabel(_describe(index, int(store["sample_id"][i])), fontsize=7)
     fig.suptitle(
-        "Predictions at the paper-convention threshold t (white); red: predicted border; "
+        "Predictions at the paper-convention threshold t chosen on the validation split (white); "
+        "red: predicted border; "
         "cyan dashed: annotation border; orange: invalid pixels",
         fontsize=8,
     )
@@ -372,6 +537,8 @@ def training_curves(histories: dict[str, str], out_png: str) -> None:
         h = read_history(path)
         color = f"C{k % 10}"
         ax.plot(h["epoch"], h["train_loss"], "-", color=color, label=f"{m} train")
+        if "val_loss" in h and h["val_loss"].notna().any():
+            ax.plot(h["epoch"], h["val_loss"], ":", color=color, label=f"{m} validation")
         if "eval_loss" in h and h["eval_loss"].notna().any():
             ax.plot(h["epoch"], h["eval_loss"], "--", color=color, label=f"{m} evaluation")
     ax.set_xlabel("epoch")

@@ -2,7 +2,7 @@
 
 Inputs are probabilities ``p`` (N, H, W), binary truth ``y`` and a ``valid`` mask; invalid pixels
 (layover, shadow, nodata) are ignored by every metric. A pixel is predicted positive when
-``p >= t``.
+``p >= t`` (compared in float64 everywhere, so a threshold gives the same masks in every metric).
 
 Conventions (see docs/training.md):
 
@@ -18,6 +18,12 @@ Conventions (see docs/training.md):
   Hausdorff distance of the evaluation set seen as a mosaic of separate patches).
 
 AUC is the ROC AUC over all valid evaluation pixels (ties counted half, as roc_auc_score).
+
+Threshold transfer: :func:`evaluate_arrays` with ``thresholds`` applies thresholds chosen on
+another set (the validation split) unchanged and reports the F1-maximising ones beside them as
+``optimistic``. :func:`binary_scores` scores a binary mask (the ceiling: the simulator's truth
+against the annotations); :func:`false_alarms` gives flagged fractions of background and decoy
+pixels.
 
 Empty masks (no NaN anywhere): a ratio 0/0 is 1 when the prediction and the truth are both empty
 (perfect agreement on "nothing here") and 0 otherwise. So with both masks empty P = R = Dice =
@@ -169,7 +175,7 @@ def per_image_hausdorff(probs, labels, valid, threshold: float) -> np.ndarray:
     out = np.empty(probs.shape[0], dtype=np.float64)
     for i in range(probs.shape[0]):
         v = np.asarray(valid[i], dtype=bool)
-        pred = (probs[i] >= threshold) & v
+        pred = (np.asarray(probs[i], np.float64) >= threshold) & v
         truth = np.asarray(labels[i], dtype=bool) & v
         out[i] = hausdorff(pred, truth)
     return out
@@ -178,12 +184,61 @@ def per_image_hausdorff(probs, labels, valid, threshold: float) -> np.ndarray:
 # ----------------------------------------------------------------------------- both conventions
 
 
-def evaluate_arrays(probs, labels, valid, n_thresholds: int = 1001) -> dict:
-    """All metrics of both conventions at their F1-maximising thresholds (JSON-ready dict)."""
+def paper_at(probs, labels, valid, threshold: float) -> dict:
+    """The paper convention's scores at a given threshold (labels already masked by valid)."""
+    tp, fp, fn = per_image_counts(probs, labels, valid, np.array([threshold]))
+    sc = image_scores(tp[:, 0], fp[:, 0], fn[:, 0])
+    mp, mr = float(sc["precision"].mean()), float(sc["recall"].mean())
+    hd = per_image_hausdorff(probs, labels, valid, threshold)
+    return {
+        "threshold": float(threshold),
+        "precision": mp,
+        "recall": mr,
+        "f1": float(f1_from(mp, mr)),
+        "dice": float(sc["dice"].mean()),
+        "iou": float(sc["iou"].mean()),
+        "hd": float(hd.mean()) if hd.size else 0.0,
+    }
+
+
+def pooled_at(probs, labels, valid, threshold: float) -> dict:
+    """The pooled convention's scores at a given threshold (labels already masked by valid)."""
+    pv, yv = probs[valid].astype(np.float64), labels[valid]
+    ptp = int(((pv >= threshold) & yv).sum())
+    pfp = int(((pv >= threshold) & ~yv).sum())
+    pfn = int(yv.sum()) - ptp
+    ps = image_scores(ptp, pfp, pfn)
+    hd = per_image_hausdorff(probs, labels, valid, threshold)
+    return {
+        "threshold": float(threshold),
+        "precision": float(ps["precision"]),
+        "recall": float(ps["recall"]),
+        "f1": float(f1_from(ps["precision"], ps["recall"])),
+        "dice": float(ps["dice"]),
+        "iou": float(ps["iou"]),
+        "hd": float(hd.max()) if hd.size else 0.0,
+        "tp": ptp,
+        "fp": pfp,
+        "fn": pfn,
+    }
+
+
+def _prepare(probs, labels, valid):
     probs = np.asarray(probs, dtype=np.float32)
-    labels = np.asarray(labels).astype(bool)
     valid = np.asarray(valid).astype(bool)
-    labels &= valid
+    labels = np.asarray(labels).astype(bool) & valid
+    return probs, labels, valid
+
+
+def evaluate_arrays(probs, labels, valid, n_thresholds: int = 1001, thresholds=None) -> dict:
+    """All metrics of both conventions (JSON-ready dict).
+
+    ``thresholds`` None: each convention at its F1-maximising threshold on these very arrays
+    (the paper's convention, optimistic). ``thresholds`` {"paper": t, "pooled": t} (chosen
+    elsewhere, e.g. on a validation split): ``paper`` and ``pooled`` at those thresholds,
+    unchanged, and the F1-maximising ones under ``optimistic``.
+    """
+    probs, labels, valid = _prepare(probs, labels, valid)
     pv, yv = probs[valid], labels[valid]
     auc = roc_auc(pv, yv)
 
@@ -194,46 +249,62 @@ def evaluate_arrays(probs, labels, valid, n_thresholds: int = 1001) -> dict:
     mp, mr = sc["precision"].mean(axis=0), sc["recall"].mean(axis=0)
     f1 = f1_from(mp, mr)
     j = int(np.argmax(f1))
-    t_paper = float(thr[j])
-    hd = per_image_hausdorff(probs, labels, valid, t_paper)
-    paper = {
-        "threshold": t_paper,
-        "precision": float(mp[j]),
-        "recall": float(mr[j]),
-        "f1": float(f1[j]),
-        "dice": float(sc["dice"][:, j].mean()),
-        "iou": float(sc["iou"][:, j].mean()),
-        "hd": float(hd.mean()),
-        "n_thresholds": int(thr.size),
-    }
+    paper = {**paper_at(probs, labels, valid, float(thr[j])), "n_thresholds": int(thr.size)}
 
     # pooled: exact over every distinct probability
     pthr, prec, rec = pooled_pr(pv, yv)
     pf1 = f1_from(prec, rec)
     k = int(np.argmax(pf1)) if pf1.size else 0
-    t_pooled = float(pthr[k]) if pthr.size else 0.5
-    ptp = int(((pv >= t_pooled) & yv).sum())
-    pfp = int(((pv >= t_pooled) & ~yv).sum())
-    pfn = int(yv.sum()) - ptp
-    ps = image_scores(ptp, pfp, pfn)
-    hd_pooled = per_image_hausdorff(probs, labels, valid, t_pooled)
-    pooled = {
-        "threshold": t_pooled,
-        "precision": float(ps["precision"]),
-        "recall": float(ps["recall"]),
-        "f1": float(f1_from(ps["precision"], ps["recall"])),
-        "dice": float(ps["dice"]),
-        "iou": float(ps["iou"]),
-        "hd": float(hd_pooled.max()) if hd_pooled.size else 0.0,
-        "tp": ptp,
-        "fp": pfp,
-        "fn": pfn,
-    }
-    return {
+    pooled = pooled_at(probs, labels, valid, float(pthr[k]) if pthr.size else 0.5)
+    out = {
         "auc": auc,
         "n_images": int(probs.shape[0]),
         "n_valid_pixels": int(valid.sum()),
         "n_positive_pixels": int(yv.sum()),
-        "paper": paper,
-        "pooled": pooled,
+    }
+    if thresholds is None:
+        return {**out, "paper": paper, "pooled": pooled}
+    return {
+        **out,
+        "paper": paper_at(probs, labels, valid, float(thresholds["paper"])),
+        "pooled": pooled_at(probs, labels, valid, float(thresholds["pooled"])),
+        "optimistic": {"paper": paper, "pooled": pooled},
+    }
+
+
+def binary_scores(pred, labels, valid) -> dict:
+    """Both conventions for a binary prediction (e.g. the truth scored against the annotations)."""
+    pred, labels, valid = _prepare(np.asarray(pred, bool), labels, valid)
+    return {
+        "auc": roc_auc(pred[valid], labels[valid]),
+        "n_images": int(pred.shape[0]),
+        "n_valid_pixels": int(valid.sum()),
+        "n_positive_pixels": int(labels[valid].sum()),
+        "paper": paper_at(pred, labels, valid, 0.5),
+        "pooled": pooled_at(pred, labels, valid, 0.5),
+    }
+
+
+def false_alarms(probs, valid, negative, decoy, kinds: dict, threshold: float) -> dict:
+    """Fraction of negative pixels flagged (``p >= threshold``) on background and on each decoy kind.
+
+    ``negative``: valid pixels that are not motion (neither annotated nor truly moving);
+    background = negative pixels outside every decoy; kind k = negative pixels with decoy code k.
+    A fraction over no pixel is None.
+    """
+    probs = np.asarray(probs)
+    neg = np.asarray(negative, bool) & np.asarray(valid, bool)
+    flagged = probs.astype(np.float64) >= threshold
+    decoy = np.zeros(probs.shape, np.uint8) if decoy is None else np.asarray(decoy)
+
+    def rate(mask):
+        n = int(mask.sum())
+        f = int((flagged & mask).sum())
+        images = int(mask.reshape(mask.shape[0], -1).any(axis=1).sum()) if mask.ndim > 1 else 0
+        return {"pixels": n, "flagged": f, "fraction": f / n if n else None, "images": images}
+
+    return {
+        "threshold": float(threshold),
+        "background": rate(neg & (decoy == 0)),
+        "decoys": {name: rate(neg & (decoy == code)) for code, name in sorted(kinds.items())},
     }

@@ -10,7 +10,21 @@ Protocol (config ``training``, all keys in workflow/schemas/config.schema.yaml):
 * loss: binary cross-entropy on logits, averaged over the valid pixels of the batch;
 * Adam (betas ``betas``, the paper's code used (0.5, 0.999)), batch 8, ``drop_last``;
   learning rate and epochs per family: ``shallow`` (UNet, ResUNet, SepUNet) 1e-5 for 300 epochs,
-  ``large`` (FCN, DeepLabV3) 1e-7 for 600 epochs, ``per_model`` overrides.
+  ``large`` (FCN, DeepLabV3) 1e-7 for 600 epochs, ``per_model`` overrides; ``lr_schedule``
+  constant (the paper) or cosine (decayed per step to 0 at the last epoch);
+* crops (off by default): ``crops_per_sample`` random ``crop_size`` crops of every training patch
+  per epoch, each shifted uniformly inside the patch and with its own phase offset;
+  ``flips`` (off by default) applies one of the 8 symmetries of the square to each;
+* validation: after every epoch the loss on the validation store (``val.npz``, no offset);
+  ``select_best: val_loss`` keeps the weights of the epoch with the lowest one (``last``: the
+  last epoch, the paper). The kept weights then choose the operating thresholds on the
+  validation store (:func:`choose_thresholds`: the paper's per-image F1 and the pooled F1, each
+  maximised there), written to ``thresholds.json`` and into ``model.pt``; evaluation applies
+  them unchanged.
+
+Bad input: an empty training or validation split, or one without motion, or an evaluation set
+without motion stops :func:`train_model` before anything is trained or written, with one line
+naming the config keys to change.
 
 Speed: the whole store is kept as tensors (on the GPU when it fits in half its free memory,
 otherwise in pinned host memory copied batch by batch with ``non_blocking``); each epoch indexes
@@ -50,42 +64,42 @@ from .models import build_model, count_parameters, get_spec
 
 log = logging.getLogger("isslide.train")
 
-HISTORY_COLUMNS = ["epoch", "train_loss", "eval_loss", "lr", "seconds", "samples_per_s"]
-CHECKPOINT_FORMAT = "isslide-checkpoint/1"
-MODEL_FORMAT = "isslide-model/1"
+HISTORY_COLUMNS = [
+    "epoch",
+    "train_loss",
+    "val_loss",
+    "eval_loss",
+    "lr",
+    "seconds",
+    "samples_per_s",
+]
+CHECKPOINT_FORMAT = "isslide-checkpoint/2"
+MODEL_FORMAT = "isslide-model/2"
+THRESHOLDS_FORMAT = "isslide-thresholds/1"
 
-DEFAULTS = {
-    "models": ["unet", "resunet", "sepunet"],
-    "device": "auto",
-    "amp": False,
-    "batch_size": 8,
-    "drop_last": True,
-    "motion_only": True,
-    "phase_offset": True,
-    "betas": [0.5, 0.999],
-    "shallow": {"epochs": 300, "lr": 1.0e-5},
-    "large": {"epochs": 600, "lr": 1.0e-7},
-    "per_model": {},
-    "seed": None,
-    "threads": 2,
-    "eval_loss": True,
-    "data_on_device": "auto",
-    "weights": {"fcn_p": None, "deeplabv3_p": None, "backbone": None, "download": False},
+# What to change when a split is empty or has no motion (the one-line errors).
+SPLIT_ADVICE = {
+    "training": "widen the train-role zones (stacks.<stack>.zones), add dates (dates.end) or "
+    "lower dataset.eval_fraction / dataset.val_fraction",
+    "validation": "raise dataset.val_fraction, add dates (dates.end) or widen the train-role "
+    "zones (stacks.<stack>.zones)",
+    "evaluation": "widen the evaluation-role zones (stacks.<stack>.zones), add dates "
+    "(dates.end) or raise dataset.eval_fraction",
 }
 
 
-# ----------------------------------------------------------------------------- small helpers
-
-
 def training_config(cfg: dict | None) -> dict:
-    """Config ``training`` with defaults filled in (for library callers outside Snakemake)."""
-    out = json.loads(json.dumps(DEFAULTS))
-    for key, value in (cfg or {}).items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = {**out[key], **value}
-        else:
-            out[key] = value
-    return out
+    """Config ``training`` with the schema's defaults filled in (for callers outside Snakemake)."""
+    from .config import fill_defaults
+
+    return fill_defaults({"training": json.loads(json.dumps(cfg or {}))})["training"]
+
+
+def evaluation_config(cfg: dict | None) -> dict:
+    """Config ``evaluation`` with the schema's defaults filled in."""
+    from .config import fill_defaults
+
+    return fill_defaults({"evaluation": json.loads(json.dumps(cfg or {}))})["evaluation"]
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -170,16 +184,19 @@ def motion_mask(store: dict) -> np.ndarray:
     return (lab & val).any(axis=1)
 
 
-def select_samples(store: dict, motion_only: bool, path: str) -> np.ndarray:
-    """Indices of the samples to use; clear errors for an empty store or one without motion."""
+def select_samples(
+    store: dict, motion_only: bool, path: str, split: str = "training"
+) -> np.ndarray:
+    """Indices of the samples to use; one-line errors (naming the config keys to change) for an
+    empty store or one without motion. ``split``: training, validation or evaluation."""
     n = len(store["sample_id"])
+    advice = SPLIT_ADVICE[split]
     if n == 0:
-        raise IsslideError(f"{path}: the store holds no sample; check the dataset zones and split")
+        raise IsslideError(f"{path}: the {split} split holds no sample; {advice}")
     moving = motion_mask(store)
     if not moving.any():
         raise IsslideError(
-            f"{path}: no sample contains a valid motion pixel; a detector cannot learn from "
-            "it (check the annotations and the dataset split)"
+            f"{path}: no sample contains a valid motion pixel ({split} split); {advice}"
         )
     return np.flatnonzero(moving) if motion_only else np.arange(n)
 
@@ -210,8 +227,13 @@ class StoreTensors:
         h, w = store["coherence"].shape[1:]
         return n * h * w * (4 + 4 + 1 + 1)
 
-    def batch(self, idx: torch.Tensor, offsets: torch.Tensor | None):
-        """(inputs (B,3,H,W) float32, target (B,1,H,W) float32, valid (B,1,H,W) float32)."""
+    def batch(self, idx: torch.Tensor, offsets: torch.Tensor | None, crops=None, flips=None):
+        """(inputs (B,3,H,W) float32, target (B,1,H,W) float32, valid (B,1,H,W) float32).
+
+        ``crops``: None, or (rows, cols, size): sample b is cut to ``size`` pixels from
+        (rows[b], cols[b]) before the channels are built. ``flips``: None, or one code per
+        sample in 0..7 (:func:`dihedral`), applied after the crop.
+        """
         if self.on_device:
             idx = idx.to(self.device)
             parts = [
@@ -222,12 +244,34 @@ class StoreTensors:
                 t.index_select(0, idx).pin_memory().to(self.device, non_blocking=True)
                 for t in (self.coherence, self.phase, self.label, self.valid)
             ]
+        if crops is not None:
+            rows, cols, size = crops
+            parts = [
+                torch.stack(
+                    [
+                        t[b, r : r + size, c : c + size]
+                        for b, (r, c) in enumerate(zip(rows, cols, strict=True))
+                    ]
+                )
+                for t in parts
+            ]
+        if flips is not None:
+            parts = [
+                torch.stack([dihedral(t[b], int(k)) for b, k in enumerate(flips)]) for t in parts
+            ]
         coh, phase, label, valid = parts
         v = valid.float().unsqueeze(1)
         if offsets is not None:
             phase = phase + offsets.to(self.device, non_blocking=True).view(-1, 1, 1)
         x = torch.stack((coh, torch.cos(phase), torch.sin(phase)), dim=1) * v
         return x, label.float().unsqueeze(1), v
+
+
+def dihedral(a: torch.Tensor, k: int) -> torch.Tensor:
+    """One of the 8 symmetries of the square on the last two axes: rotation by k % 4 quarter
+    turns, then a transpose when k >= 4 (k = 0: unchanged)."""
+    a = torch.rot90(a, k % 4, dims=(-2, -1))
+    return a.transpose(-2, -1) if k >= 4 else a
 
 
 def masked_bce(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor):
@@ -253,13 +297,19 @@ class Settings:
     amp: bool
     device: str
     eval_loss: bool
+    crop_size: int | None = None
+    crops_per_sample: int = 1
+    lr_schedule: str = "constant"
+    flips: bool = False
     data: dict = field(default_factory=dict)
     weights: dict = field(default_factory=dict)
 
     def fingerprint(self) -> str:
-        """Hash of everything that shapes the trajectory (not the number of epochs)."""
+        """Hash of everything that shapes the trajectory (not the number of epochs with a
+        constant learning rate: more epochs then continue a finished run)."""
         d = asdict(self)
-        d.pop("epochs")
+        if self.lr_schedule == "constant":
+            d.pop("epochs")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -301,6 +351,10 @@ def model_settings(name: str, cfg: dict, seed: int, device: torch.device) -> Set
         amp=bool(cfg["amp"]) and device.type == "cuda",
         device=device.type,
         eval_loss=bool(cfg.get("eval_loss", True)),
+        crop_size=None if cfg.get("crop_size") is None else int(cfg["crop_size"]),
+        crops_per_sample=int(cfg.get("crops_per_sample", 1)),
+        lr_schedule=str(cfg.get("lr_schedule", "constant")),
+        flips=bool(cfg.get("flips", False)),
         weights=weights,
     )
 
@@ -342,32 +396,57 @@ def data_on_device(mode, device: torch.device, nbytes: int) -> bool:
 # ----------------------------------------------------------------------------- loops
 
 
-def epoch_plan(settings: Settings, n: int, epoch: int):
-    """The seeded permutation and phase offsets of one epoch (CPU tensors)."""
+def epoch_plan(settings: Settings, n: int, epoch: int, shape: tuple[int, int] | None = None):
+    """The seeded draws of one epoch (CPU tensors): the order of the ``n * crops_per_sample``
+    items (item i is sample i % n), their phase offsets (or None), crop origins (or None) and
+    symmetries of the square (codes 0..7, or None)."""
     g = torch.Generator().manual_seed(derive_seed(settings.seed, 1, epoch))
-    perm = torch.randperm(n, generator=g)
-    offsets = torch.rand(n, generator=g) * (2 * math.pi) if settings.phase_offset else None
-    return perm, offsets
+    m = n * settings.crops_per_sample
+    perm = torch.randperm(m, generator=g) % n
+    offsets = torch.rand(m, generator=g) * (2 * math.pi) if settings.phase_offset else None
+    crops = None
+    c = settings.crop_size
+    if c is not None and shape is not None and c < min(shape):
+        rows = torch.randint(0, shape[0] - c + 1, (m,), generator=g)
+        cols = torch.randint(0, shape[1] - c + 1, (m,), generator=g)
+        crops = (rows, cols)
+    flips = torch.randint(0, 8, (m,), generator=g) if getattr(settings, "flips", False) else None
+    return perm, offsets, crops, flips
 
 
 def batches_per_epoch(n: int, batch_size: int, drop_last: bool) -> int:
     return n // batch_size if drop_last else math.ceil(n / batch_size)
 
 
+def learning_rate(settings: Settings, step: int, steps_per_epoch: int) -> float:
+    """The learning rate of optimiser step ``step`` (0-based, over the whole run)."""
+    if settings.lr_schedule == "cosine":
+        total = max(1, settings.epochs * steps_per_epoch)
+        return settings.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
+    return settings.lr
+
+
 def train_epoch(model, data: StoreTensors, opt, scaler, settings: Settings, epoch: int, desc: str):
     model.train()
     torch.manual_seed(derive_seed(settings.seed, 2, epoch))  # dropout of the FCN/DeepLab heads
-    perm, offsets = epoch_plan(settings, data.n, epoch)
+    perm, offsets, crops, flips = epoch_plan(settings, data.n, epoch, data.shape)
+    m = perm.numel()
     if data.on_device:  # one host-to-device copy per epoch, none per batch
         perm = perm.to(data.device)
         offsets = offsets.to(data.device) if offsets is not None else None
-    nb = batches_per_epoch(data.n, settings.batch_size, settings.drop_last)
+    nb = batches_per_epoch(m, settings.batch_size, settings.drop_last)
     total = torch.zeros((), device=data.device, dtype=torch.float64)
     count = torch.zeros((), device=data.device, dtype=torch.float64)
     bs = settings.batch_size
+    lr = settings.lr
     for b in tqdm(range(nb), desc=desc, leave=False, disable=None, mininterval=2.0):
         sl = slice(b * bs, (b + 1) * bs)
-        x, y, v = data.batch(perm[sl], offsets[sl] if offsets is not None else None)
+        lr = learning_rate(settings, epoch * nb + b, nb)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        crop = (crops[0][sl].tolist(), crops[1][sl].tolist(), settings.crop_size) if crops else None
+        flip = flips[sl].tolist() if flips is not None else None
+        x, y, v = data.batch(perm[sl], offsets[sl] if offsets is not None else None, crop, flip)
         opt.zero_grad(set_to_none=True)
         with torch.autocast(data.device.type, dtype=torch.float16, enabled=settings.amp):
             logits = model(x)
@@ -378,7 +457,8 @@ def train_epoch(model, data: StoreTensors, opt, scaler, settings: Settings, epoc
         scaler.update()
         total += s.detach().double()
         count += c.detach().double()
-    return float(total / count.clamp_min(1)), nb * bs if settings.drop_last else data.n
+    seen = nb * bs if settings.drop_last else m
+    return float(total / count.clamp_min(1)), seen, lr
 
 
 @torch.no_grad()
@@ -393,6 +473,40 @@ def predict_logits(model, data: StoreTensors, batch_size: int, amp: bool = False
         yield slice(s, s + len(idx)), logits.float(), y, v
 
 
+@torch.no_grad()
+def predict_store(model, store: dict, device: torch.device, batch_size: int, amp: bool = False):
+    """Probabilities (N, H, W) float32 for every sample of ``store``, no phase offset."""
+    n = len(store["sample_id"])
+    idx = np.arange(n)
+    on_dev = data_on_device("auto", device, StoreTensors.nbytes(store, n))
+    data = StoreTensors(store, idx, device, on_dev)
+    model = model.to(device)
+    out = np.empty((n, *data.shape), dtype=np.float32)
+    for sl, logits, _, _ in predict_logits(model, data, batch_size, amp):
+        out[sl] = torch.sigmoid(logits)[:, 0].cpu().numpy()
+    return out
+
+
+def choose_thresholds(probs, store: dict, indices: np.ndarray, n_thresholds: int) -> dict:
+    """The operating thresholds chosen on a (validation) store's selected samples.
+
+    ``paper``: the candidate maximising the paper convention's F1 (per-image P and R averaged);
+    ``pooled``: the probability maximising the pooled-pixel F1 (see :mod:`isslide.metrics`).
+    """
+    from . import metrics as M
+
+    valid = store["valid"][indices] > 0
+    res = M.evaluate_arrays(probs[indices], store["label"][indices] > 0, valid, n_thresholds)
+    keep = ("threshold", "f1", "precision", "recall")
+    return {
+        "n_images": res["n_images"],
+        "n_valid_pixels": res["n_valid_pixels"],
+        "n_positive_pixels": res["n_positive_pixels"],
+        "paper": {k: res["paper"][k] for k in keep},
+        "pooled": {k: res["pooled"][k] for k in keep},
+    }
+
+
 def mean_loss(model, data: StoreTensors, batch_size: int, amp: bool) -> float:
     total, count = 0.0, 0.0
     for _, logits, y, v in predict_logits(model, data, batch_size, amp):
@@ -403,6 +517,18 @@ def mean_loss(model, data: StoreTensors, batch_size: int, amp: bool) -> float:
 
 
 # ----------------------------------------------------------------------------- entry point
+
+
+def _check_stores(paths: dict, motion_only: bool, eval_motion_only: bool) -> dict:
+    """Open every store and check its split before anything is trained (one-line errors)."""
+    out = {}
+    for split, path in paths.items():
+        if path is None:
+            continue
+        store = read_store(path, mmap=True)
+        mo = motion_only if split != "evaluation" else eval_motion_only
+        out[split] = (store, select_samples(store, mo, path, split))
+    return out
 
 
 def train_model(
@@ -416,35 +542,60 @@ def train_model(
     checkpoint_root: str | None = None,
     threads: int | None = None,
     stop_after: int | None = None,
+    val_path: str | None = None,
+    thresholds_path: str | None = None,
+    eval_cfg: dict | None = None,
 ) -> dict:
-    """Train ``name`` on the store ``train_path``; write ``model_path`` and ``history_path``.
+    """Train ``name`` on the store ``train_path``; write ``model_path``, ``history_path`` and,
+    with a validation store ``val_path``, ``thresholds_path``.
 
-    ``cfg`` is config ``training`` (defaults filled by :func:`training_config`); ``seed`` the
-    training seed. ``stop_after`` ends the run after that many epochs in this call without
-    writing the final files (it simulates an interruption, for tests). Returns a summary.
+    ``cfg`` is config ``training``, ``eval_cfg`` config ``evaluation`` (its ``motion_only`` and
+    ``n_thresholds`` choose the thresholds as evaluation scores them); ``seed`` the training
+    seed. Without ``val_path`` no threshold is chosen (the model file then holds none) and
+    ``select_best`` must be ``last``. ``stop_after`` ends the run after that many epochs in this
+    call without writing the final files (it simulates an interruption, for tests). Returns a
+    summary.
     """
     cfg = training_config(cfg)
+    ecfg = evaluation_config(eval_cfg)
     get_spec(name)  # unknown model: error before anything else
+    if cfg["select_best"] == "val_loss" and not val_path:
+        raise IsslideError("training.select_best: val_loss needs a validation store (val.npz)")
     device = resolve_device(cfg["device"])
     if cfg.get("amp") and device.type != "cuda":
         log.info("training.amp is on but the device is %s: mixed precision is CUDA only", device)
     if threads:
         torch.set_num_threads(int(threads))
-    store = read_store(train_path, mmap=True)
-    indices = select_samples(store, cfg["motion_only"], train_path)
+    # every split is checked before anything is trained or written
+    monitor_eval = bool(eval_path) and bool(cfg.get("eval_loss", True))
+    opened = _check_stores(
+        {
+            "training": train_path,
+            "validation": val_path,
+            "evaluation": eval_path,
+        },
+        cfg["motion_only"],
+        bool(ecfg["motion_only"]),
+    )
+    store, indices = opened["training"]
     settings = model_settings(name, cfg, seed, device)
-    nb = batches_per_epoch(len(indices), settings.batch_size, settings.drop_last)
+    h, w = store["coherence"].shape[1:]
+    if settings.crop_size is not None and settings.crop_size > min(h, w):
+        raise IsslideError(
+            f"training.crop_size: {settings.crop_size} px is larger than the {w}x{h} px patches; "
+            "lower it or set it to null"
+        )
+    items = len(indices) * settings.crops_per_sample
+    nb = batches_per_epoch(items, settings.batch_size, settings.drop_last)
     if nb == 0:
         raise IsslideError(
             f"{train_path}: {len(indices)} training samples, fewer than training.batch_size "
             f"({settings.batch_size}) with drop_last; lower the batch size or add data"
         )
-    eval_data_np = None
-    if eval_path and settings.eval_loss:
-        eval_store = read_store(eval_path, mmap=True)
-        eval_idx = select_samples(eval_store, cfg["motion_only"], eval_path)
-        eval_data_np = (eval_store, eval_idx)
-        settings.data["eval"] = store_identity(eval_store, eval_path)
+    if "validation" in opened:
+        settings.data["val"] = store_identity(opened["validation"][0], val_path)
+    if monitor_eval:
+        settings.data["eval"] = store_identity(opened["evaluation"][0], eval_path)
     settings.data["train"] = store_identity(store, train_path)
     fp = settings.fingerprint()
     root = checkpoint_root or os.path.join(
@@ -459,6 +610,7 @@ def train_model(
         opt = torch.optim.Adam(model.parameters(), lr=settings.lr, betas=settings.betas)
         scaler = torch.amp.GradScaler("cuda", enabled=settings.amp)
         history: list[dict] = []
+        best: dict | None = None  # {"epoch", "val_loss", "model"} of the lowest validation loss
         start = 0
         if os.path.exists(ckpt_path):
             ck = load_checkpoint(ckpt_path)
@@ -476,6 +628,7 @@ def train_model(
             if device.type == "cuda" and ck.get("rng_cuda"):
                 torch.cuda.set_rng_state_all(ck["rng_cuda"])
             history = list(ck["history"])
+            best = ck.get("best")
             start = int(ck["epoch"])
             log.info("%s: resuming from %s at epoch %d", name, ckpt_path, start)
         else:
@@ -487,41 +640,55 @@ def train_model(
             cfg.get("data_on_device", "auto"), device, StoreTensors.nbytes(store, len(indices))
         )
         data = StoreTensors(store, indices, device, on_dev)
-        eval_data = (
-            StoreTensors(eval_data_np[0], eval_data_np[1], device, on_dev) if eval_data_np else None
-        )
+
+        def tensors(split):
+            if split not in opened:
+                return None
+            st, idx = opened[split]
+            return StoreTensors(st, idx, device, on_dev)
+
+        val_data = tensors("validation")
+        eval_data = tensors("evaluation") if monitor_eval else None
         del store
         log.info(
-            "%s: %d parameters, %d training samples (%d batches of %d), device %s, lr %g, "
-            "epochs %d, data on device: %s",
-            name, count_parameters(model), data.n, nb, settings.batch_size, device,
-            settings.lr, settings.epochs, data.on_device,
+            "%s: %d parameters, %d training samples x %d crop(s) of %s px (%d batches of %d), "
+            "%s validation samples, device %s, lr %g (%s), epochs %d, data on device: %s",
+            name, count_parameters(model), data.n, settings.crops_per_sample,
+            settings.crop_size or "whole", nb, settings.batch_size,
+            val_data.n if val_data else "no", device, settings.lr, settings.lr_schedule,
+            settings.epochs, data.on_device,
         )  # fmt: skip
         done_here = 0
+        eval_bs = 2 * settings.batch_size
         for epoch in range(start, settings.epochs):
             t0 = time.perf_counter()
-            loss, seen = train_epoch(
+            loss, seen, lr = train_epoch(
                 model, data, opt, scaler, settings, epoch, f"{name} {epoch + 1}/{settings.epochs}"
             )
             dt = time.perf_counter() - t0
-            ev = (
-                mean_loss(model, eval_data, 2 * settings.batch_size, settings.amp)
-                if eval_data
-                else float("nan")
-            )
+            vl = mean_loss(model, val_data, eval_bs, settings.amp) if val_data else None
+            ev = mean_loss(model, eval_data, eval_bs, settings.amp) if eval_data else None
+            if vl is not None and (best is None or vl < best["val_loss"]):
+                best = {
+                    "epoch": epoch + 1,
+                    "val_loss": vl,
+                    "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+                }
             row = {
                 "epoch": epoch + 1,
                 "train_loss": loss,
-                "eval_loss": ev if eval_data else "",
-                "lr": settings.lr,
+                "val_loss": "" if vl is None else vl,
+                "eval_loss": "" if ev is None else ev,
+                "lr": lr,
                 "seconds": round(dt, 4),
                 "samples_per_s": round(seen / dt, 3) if dt > 0 else "",
             }
             history.append(row)
             log.info(
-                "%s epoch %d/%d: train loss %.5f%s (%.1f s)",
+                "%s epoch %d/%d: train loss %.5f%s%s (%.1f s)",
                 name, epoch + 1, settings.epochs, loss,
-                f", eval loss {ev:.5f}" if eval_data else "", dt,
+                "" if vl is None else f", val loss {vl:.5f}",
+                "" if ev is None else f", eval loss {ev:.5f}", dt,
             )  # fmt: skip
             atomic_torch_save(
                 {
@@ -535,6 +702,7 @@ def train_model(
                     "rng_cpu": torch.get_rng_state(),
                     "rng_cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
                     "history": history,
+                    "best": best,
                 },
                 ckpt_path,
             )
@@ -542,15 +710,47 @@ def train_model(
             if stop_after is not None and done_here >= stop_after and epoch + 1 < settings.epochs:
                 return {"interrupted": True, "epoch": epoch + 1, "checkpoint": ckpt_path}
 
+        kept_epoch = settings.epochs
+        if cfg["select_best"] == "val_loss" and best is not None:
+            model.load_state_dict(best["model"])
+            kept_epoch = int(best["epoch"])
+        thresholds = None
+        if val_data is not None:
+            vstore, vidx = opened["validation"]
+            sel = select_samples(vstore, bool(ecfg["motion_only"]), val_path, "validation")
+            probs = predict_store(model, vstore, device, eval_bs, settings.amp)
+            thresholds = {
+                "format": THRESHOLDS_FORMAT,
+                "model": name,
+                "chosen_on": "validation",
+                "store": val_path,
+                "epoch": kept_epoch,
+                "motion_only": bool(ecfg["motion_only"]),
+                "n_thresholds": int(ecfg["n_thresholds"]),
+                **choose_thresholds(probs, vstore, sel, int(ecfg["n_thresholds"])),
+            }
+            log.info(
+                "%s: thresholds chosen on %d validation images: paper %.4f (F1 %.4f), "
+                "pooled %.4f (F1 %.4f)",
+                name, thresholds["n_images"], thresholds["paper"]["threshold"],
+                thresholds["paper"]["f1"], thresholds["pooled"]["threshold"],
+                thresholds["pooled"]["f1"],
+            )  # fmt: skip
+
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if thresholds is not None and thresholds_path:
+        atomic_write_bytes(thresholds_path, (json.dumps(thresholds, indent=2) + "\n").encode())
     atomic_torch_save(
         {
             "format": MODEL_FORMAT,
             "model_name": name,
             "epochs": settings.epochs,
+            "epoch": kept_epoch,
+            "select_best": cfg["select_best"],
             "fingerprint": fp,
             "settings": json.dumps(asdict(settings), sort_keys=True),
             "n_parameters": count_parameters(model),
+            "thresholds": json.dumps(thresholds) if thresholds is not None else "",
             "state_dict": state,
         },
         model_path,
@@ -559,10 +759,23 @@ def train_model(
     return {
         "interrupted": False,
         "epoch": settings.epochs,
+        "kept_epoch": kept_epoch,
         "checkpoint": ckpt_path,
         "n_train": data.n,
         "device": str(device),
+        "thresholds": thresholds,
     }
+
+
+def model_thresholds(info: dict, path: str) -> dict:
+    """The validation thresholds embedded in a model file's dict (``load_trained``)."""
+    raw = info.get("thresholds") or ""
+    if not raw:
+        raise IsslideError(
+            f"{path}: the model holds no validation thresholds (trained without val.npz); "
+            "rerun the train rule"
+        )
+    return json.loads(raw)
 
 
 def load_trained(model_path: str, weights_cfg: dict | None = None):

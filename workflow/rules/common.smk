@@ -331,14 +331,34 @@ def centres_input(wildcards):
     return {"labels": stack_pair_paths(wildcards.stack, f"{LABELS}/{PAIR}.tif")}
 
 
+TRUTH = "{stack}/truth/{delay}d/{reference}_{secondary}"
+
+
 def patches_input(wildcards):
+    """Patches' inputs; a simulated stack adds the simulator's truth rasters (store members
+    truth and decoy, docs/dataset.md)."""
     s = wildcards.stack
-    return {
+    inputs = {
         "centres": f"{DATASET}/centres/{s}.gpkg",
         "coherence": stack_pair_paths(s, f"{IFG}/{PAIR}/coherence.tif"),
         "phase": stack_pair_paths(s, f"{IFG}/{PAIR}/phase.tif"),
         "labels": stack_pair_paths(s, f"{LABELS}/{PAIR}.tif"),
     }
+    if PLAN[s].source == "simulated":
+        for key, suffix in (
+            ("truth_deformation", "deformation"),
+            ("truth_valid", "valid"),
+            ("decoys", "decoys"),
+        ):
+            inputs[key] = stack_pair_paths(s, f"{SYNTH}/{TRUTH}_{suffix}.tif")
+    return inputs
+
+
+def truth_visibility(wildcards):
+    """The annotators' visibility threshold (rad): the truth rule of the dataset's truth."""
+    if PLAN[wildcards.stack].source != "simulated":
+        return None
+    return config["simulation"]["annotations"]["visibility_rad"]
 
 
 def stack_grid(wildcards):
@@ -389,6 +409,7 @@ def dataset_targets():
     return [f for files in per_stack for f in files] + (
         [
             f"{READY}/train.npz",
+            f"{READY}/val.npz",
             f"{READY}/eval.npz",
             f"{READY}/index.csv",
             f"{DATASET}/manifest.json",
@@ -425,9 +446,14 @@ def gpu_request(wildcards):
 
 
 def training_params(wildcards):
-    """Only what shapes this model's training, so unrelated config edits never retrain it."""
+    """Only what shapes this model's training, so unrelated config edits never retrain it
+    (and the two evaluation keys its threshold choice on val.npz uses: changing them reruns the
+    rule, which resumes the finished checkpoint and only re-chooses the thresholds)."""
     return {
         "training": model_training_config(wildcards.model, config["training"]),
+        "evaluation": {
+            k: config["evaluation"][k] for k in ("n_thresholds", "motion_only")
+        },
         "seed": training_seed(),
     }
 
@@ -441,7 +467,7 @@ def evaluation_params(wildcards):
         },
         "evaluation": {
             k: config["evaluation"][k]
-            for k in ("batch_size", "n_thresholds", "motion_only")
+            for k in ("batch_size", "n_thresholds", "motion_only", "min_images")
         },
     }
 
@@ -535,7 +561,7 @@ def detection_model_dirs():
 def detection_score_files():
     """Files the choice and threshold are read from (isslide.detect.models)."""
     if DETECTION["model"] == "best":
-        return [f"{EVAL_DIR}/{m}/metrics.json" for m in trained_models()]
+        return [f"{MODELS_DIR}/{m}/thresholds.json" for m in trained_models()]
     from isslide.detect.models import THRESHOLDS, evaluation_metrics_path
 
     folder = detection_model_dirs()[0]

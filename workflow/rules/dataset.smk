@@ -1,6 +1,6 @@
 # Patch centres, the ready-to-use and raw datasets, the split and the manifest (isslide.dataset).
 # Per stack: patch_centres -> extract_patches (store + index) -> isslide_layout; raw_dataset.
-# Across stacks: assemble_dataset (train.npz, eval.npz, index.csv) -> dataset_manifest.
+# Across stacks: assemble_dataset (train.npz, val.npz, eval.npz, index.csv) -> dataset_manifest.
 
 
 rule patch_centres:
@@ -44,6 +44,7 @@ rule extract_patches:
     params:
         pairs=stack_pairs,
         patch_size=config["dataset"]["patch_size"],
+        visibility_rad=truth_visibility,
     script:
         "../scripts/extract_patches.py"
 
@@ -77,6 +78,7 @@ rule assemble_dataset:
         indexes=expand(f"{READY}/stacks/{{stack}}.csv", stack=sorted(PLAN)),
     output:
         train=f"{READY}/train.npz",
+        val=f"{READY}/val.npz",
         eval=f"{READY}/eval.npz",
         index=f"{READY}/index.csv",
     log:
@@ -92,6 +94,7 @@ rule assemble_dataset:
     params:
         stacks=sorted(PLAN),
         eval_fraction=config["dataset"]["eval_fraction"],
+        val_fraction=config["dataset"]["val_fraction"],
         motion_only=config["dataset"]["motion_only"],
         seed=config["seed"],
     script:

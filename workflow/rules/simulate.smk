@@ -72,6 +72,7 @@ rule simulate_annotations:
         ),
         deformation="resources/synthetic/{sim_stack}/truth/{delay}d/{reference}_{secondary}_deformation.tif",
         valid="resources/synthetic/{sim_stack}/truth/{delay}d/{reference}_{secondary}_valid.tif",
+        decoys="resources/synthetic/{sim_stack}/truth/{delay}d/{reference}_{secondary}_decoys.tif",
         areas="resources/synthetic/{sim_stack}/truth/{delay}d/{reference}_{secondary}_areas.gpkg",
         decoys="resources/synthetic/{sim_stack}/truth/{delay}d/{reference}_{secondary}_decoys.tif",
     log:

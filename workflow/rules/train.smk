@@ -1,5 +1,6 @@
 # Training and evaluation of the detectors (docs/training.md).
-# Per model: train -> evaluate; then Table I and the figures over all models.
+# Per model: train (model, history, thresholds chosen on val.npz) -> evaluate (applies them
+# to eval.npz); then Table I and the figures over all models.
 # GPU: train/evaluate declare resources gpu=1 unless training.device is cpu. Snakemake only
 # limits the resources given on the command line, so a CPU-only `snakemake --cores 2` runs them
 # (on the CPU when device is auto); `--resources gpu=1` serialises them on a one-GPU machine
@@ -9,11 +10,13 @@
 rule train:
     input:
         train="results/dataset/ready/train.npz",
+        val="results/dataset/ready/val.npz",
         eval="results/dataset/ready/eval.npz",
         index="results/dataset/ready/index.csv",
     output:
         model="results/models/{model}/model.pt",
         history="results/models/{model}/history.csv",
+        thresholds="results/models/{model}/thresholds.json",
     log:
         "logs/train/{model}.log",
     benchmark:

@@ -1,4 +1,4 @@
-"""Snakemake wrapper: isslide.dataset.patches.assemble (split + train/eval stores + index.csv)."""
+"""Snakemake wrapper: isslide.dataset.patches.assemble (split + train/val/eval stores + index)."""
 
 from isslide.dataset.patches import assemble
 from isslide.smk import run
@@ -15,6 +15,8 @@ def main(smk):
         stacks,
         out_train=smk.output.train,
         out_eval=smk.output.eval,
+        out_val=smk.output.val,
+        val_fraction=smk.params.val_fraction,
         out_index=smk.output.index,
         eval_fraction=smk.params.eval_fraction,
         seed=smk.params.seed,

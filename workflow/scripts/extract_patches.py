@@ -11,6 +11,11 @@ def main(smk):
             smk.params.pairs, smk.input.coherence, smk.input.phase, smk.input.labels, strict=True
         )
     ]
+    if "decoys" in smk.input.keys():  # simulated stack: the simulator's truth rasters
+        for p, d, v, k in zip(
+            pairs, smk.input.truth_deformation, smk.input.truth_valid, smk.input.decoys, strict=True
+        ):
+            p.update(truth_deformation=d, truth_valid=v, decoys=k)
     extract_stack_patches(
         smk.wildcards.stack,
         smk.input.centres,
@@ -19,6 +24,7 @@ def main(smk):
         store_path=smk.output.store,
         index_path=smk.output.index,
         threads=smk.threads,
+        visibility_rad=smk.params.visibility_rad,
     )
 
 

@@ -15,6 +15,9 @@ def main(smk):
         seed=cfg["seed"],
         eval_path=smk.input.eval,
         threads=smk.threads,
+        val_path=smk.input.val,
+        thresholds_path=smk.output.thresholds,
+        eval_cfg=cfg["evaluation"],
     )
 
 

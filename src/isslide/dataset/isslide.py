@@ -551,12 +551,20 @@ def import_isslide(
     seed: int = 0,
     motion_only: bool = False,
     patch_size: int | None = None,
+    val_fraction: float | None = None,
 ) -> dict:
-    """Convert an ISSLIDE-layout tree into ``train.npz``, ``eval.npz``, ``index.csv`` and
-    ``import_manifest.json`` (what was read, cropped, padded, skipped; the split sizes).
-    Returns the manifest (``train`` and ``eval``: sample counts)."""
+    """Convert an ISSLIDE-layout tree into ``train.npz``, ``val.npz``, ``eval.npz``,
+    ``index.csv`` and ``import_manifest.json`` (what was read, cropped, padded, skipped; the
+    split sizes). ``val_fraction`` None: the schema's ``dataset.val_fraction``. Returns the
+    manifest (``train``, ``val`` and ``eval``: sample counts)."""
+    from ..config import load_schema
     from .io import write_json
-    from .split import assign_split, held_out
+    from .split import assign_split, split_interferograms
+
+    if val_fraction is None:
+        val_fraction = load_schema()["properties"]["dataset"]["properties"]["val_fraction"][
+            "default"
+        ]
 
     arrays, index, report = read_isslide(root, patch_size=patch_size)
     zones = set(index["zone"])
@@ -567,17 +575,21 @@ def import_isslide(
         )
     ifgs = index[["stack", "interferogram"]].drop_duplicates()
     keys = [f"{s}/{i}" for s, i in zip(ifgs["stack"], ifgs["interferogram"], strict=True)]
-    out_keys = held_out(keys, eval_fraction, seed)
+    out_keys, val_keys = split_interferograms(keys, eval_fraction, val_fraction, seed)
     roles = np.where(index["zone"].isin(evaluation_zones), "evaluation", "train")
     key = index["stack"] + "/" + index["interferogram"]
     index["split"] = assign_split(
-        roles, key.isin(out_keys).to_numpy(), index["has_motion"].to_numpy(), motion_only
+        roles,
+        key.isin(out_keys).to_numpy(),
+        index["has_motion"].to_numpy(),
+        motion_only,
+        is_val=key.isin(val_keys).to_numpy(),
     )
     from .store import write_store
 
     os.makedirs(out_dir, exist_ok=True)
     sizes = {}
-    for split, name in (("train", "train.npz"), ("eval", "eval.npz")):
+    for split, name in (("train", "train.npz"), ("val", "val.npz"), ("eval", "eval.npz")):
         sel = np.flatnonzero(index["split"].to_numpy() == split)
         write_store(os.path.join(out_dir, name), {k: v[sel] for k, v in arrays.items()})
         sizes[split] = int(len(sel))
@@ -591,6 +603,7 @@ def import_isslide(
         **report,
         "evaluation_zones": sorted(evaluation_zones),
         "train": sizes["train"],
+        "val": sizes["val"],
         "eval": sizes["eval"],
         "unused": int((index["split"] == "unused").sum()),
     }

@@ -147,6 +147,7 @@ def dataset_counts(
         "samples_with_motion": int(has_motion.sum()),
         "no_move_samples": int((~has_motion).sum()),
         "train": split_counts("train"),
+        "val": split_counts("val"),
         "eval": split_counts("eval"),
         "unused": split_counts("unused"),
         "samples_per_delay": {str(k): int(v) for k, v in index.groupby("delay").size().items()}

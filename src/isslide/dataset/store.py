@@ -1,7 +1,7 @@
 """The consolidated training store: one uncompressed ``.npz`` per split.
 
-``results/dataset/ready/{split}.npz`` (split ``train`` or ``eval``) holds, for N samples of
-``size x size`` pixels:
+``results/dataset/ready/{split}.npz`` (split ``train``, ``val`` or ``eval``) holds, for N samples
+of ``size x size`` pixels:
 
 =============  ==================  ===================================================
 key            dtype, shape        meaning
@@ -13,6 +13,18 @@ valid          uint8 (N, H, W)     1 where the pixel is usable (not layover/shad
 sample_id      int64 (N,)          row key into ``results/dataset/ready/index.csv``
 =============  ==================  ===================================================
 
+Optional members, present when the samples come from simulated stacks (the simulator's truth;
+absent for real data, and then every truth-based score is skipped):
+
+=============  ==================  ===================================================
+truth          uint8 (N, H, W)     1 where the true motion is visible: ``|true deformation
+                                   phase| >= simulation.annotations.visibility_rad`` on a
+                                   truth-valid pixel (not layover/shadow, true coherence >=
+                                   ``simulation.truth.coherence_min``); 0 on invalid pixels
+decoy          uint8 (N, H, W)     decoy kind code of the pixel (0: none), 0 on invalid pixels
+decoy_kinds    str, 0-d            JSON object ``{"1": "low_coherence_spot", ...}``: code -> kind
+=============  ==================  ===================================================
+
 Loading is a single ``np.load`` of contiguous arrays: memory speed. Members are stored
 uncompressed, so :func:`read_store` can also memory-map them (``mmap=True``) for random access
 without reading the whole file; :class:`StoreWriter` builds a store sample by sample with
@@ -21,6 +33,7 @@ memory bounded by the caller's batches (temporary ``.npy`` memmaps packed into t
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import tempfile
@@ -38,6 +51,26 @@ KEYS = {
     "valid": np.uint8,
     "sample_id": np.int64,
 }
+# per-sample optional members (simulated stacks): same shape as ``label``
+OPTIONAL_KEYS = {"truth": np.uint8, "decoy": np.uint8}
+DECOY_KINDS = "decoy_kinds"  # optional 0-d string member: JSON {code: kind name}
+
+
+def decoy_kinds(store: dict) -> dict[int, str]:
+    """The decoy kind names of a store, {code: name} (empty without a ``decoy_kinds`` member)."""
+    import json
+
+    raw = store.get(DECOY_KINDS)
+    if raw is None:
+        return {}
+    return {int(k): str(v) for k, v in json.loads(str(np.asarray(raw))).items()}
+
+
+def kinds_member(kinds: dict) -> np.ndarray:
+    """The ``decoy_kinds`` member for {code: name}."""
+    import json
+
+    return np.array(json.dumps({str(int(k)): str(v) for k, v in sorted(kinds.items())}))
 
 
 def write_store(path: str, arrays: dict) -> None:
@@ -52,6 +85,14 @@ def write_store(path: str, arrays: dict) -> None:
         if a.shape[0] != n:
             raise IsslideError(f"{path}: '{key}' has {a.shape[0]} samples, expected {n}")
         data[key] = a
+    for key, dtype in OPTIONAL_KEYS.items():
+        if key in arrays:
+            a = np.ascontiguousarray(np.asarray(arrays[key], dtype=dtype))
+            if a.shape != data["label"].shape:
+                raise IsslideError(f"{path}: '{key}' has shape {a.shape}, not that of 'label'")
+            data[key] = a
+    if DECOY_KINDS in arrays:
+        data[DECOY_KINDS] = np.asarray(arrays[DECOY_KINDS], dtype=str)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, suffix=".npz.part")
@@ -95,7 +136,7 @@ def read_store(path: str, mmap: bool = False) -> dict[str, np.ndarray]:
         out = {}
         with open(path, "rb", buffering=0) as fh:
             for key, (offset, dtype, shape, order) in layout.items():
-                if mmap and int(np.prod(shape)) > 0:
+                if mmap and len(shape) > 0 and int(np.prod(shape)) > 0:
                     out[key] = np.memmap(
                         path, dtype=dtype, mode="r", offset=offset, shape=shape, order=order
                     )
@@ -163,6 +204,8 @@ def read_rows(path: str, rows, keys=None, layout=None) -> dict[str, np.ndarray]:
     for key, (offset, dtype, shape, order) in layout.items():
         if keys is not None and key not in keys:
             continue
+        if len(shape) == 0:  # a 0-d attribute member (decoy_kinds), not per sample
+            continue
         if int(np.prod(shape)) == 0:
             out[key] = np.zeros((len(rows), *shape[1:]), dtype)
             continue
@@ -178,18 +221,24 @@ class StoreWriter:
     ``writer.put(i, coherence=..., phase=..., label=..., valid=..., sample_id=...)`` fills
     samples ``i:i+len`` of temporary ``.npy`` files (positioned writes: memory stays that of the
     pieces); ``close()`` packs them into ``path``. Used as a context manager, an exception
-    removes the temporary files and leaves ``path`` untouched.
+    removes the temporary files and leaves ``path`` untouched. ``optional`` names the members of
+    :data:`OPTIONAL_KEYS` to write too; ``kinds`` ({code: name}) adds a ``decoy_kinds`` member.
     """
 
-    def __init__(self, path: str, n: int, size):
+    def __init__(self, path: str, n: int, size, optional=(), kinds: dict | None = None):
         self.path = path
         self.n = int(n)
+        self.kinds = dict(kinds) if kinds is not None else None
+        unknown = set(optional) - set(OPTIONAL_KEYS)
+        if unknown:
+            raise ValueError(f"unknown optional store members {sorted(unknown)}")
+        members = {**KEYS, **{k: OPTIONAL_KEYS[k] for k in optional}}
         h, w = (size, size) if np.isscalar(size) else size
         directory = os.path.dirname(os.path.abspath(path))
         os.makedirs(directory, exist_ok=True)
         self.tmpdir = tempfile.mkdtemp(dir=directory, prefix=".store-")
         self.files = {}
-        for key, dtype in KEYS.items():
+        for key, dtype in members.items():
             shape = (self.n,) if key == "sample_id" else (self.n, h, w)
             name = os.path.join(self.tmpdir, key + ".npy")
             header = {
@@ -239,6 +288,10 @@ class StoreWriter:
                         zf.open(key + ".npy", "w", force_zip64=True) as fout,
                     ):
                         shutil.copyfileobj(fin, fout, 16 << 20)
+                if self.kinds is not None:
+                    buf = io.BytesIO()
+                    np.lib.format.write_array(buf, kinds_member(self.kinds))
+                    zf.writestr(DECOY_KINDS + ".npy", buf.getvalue())
             os.replace(tmp, self.path)
         except BaseException:
             if os.path.exists(tmp):

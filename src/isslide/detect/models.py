@@ -3,10 +3,9 @@
 A model folder is what the ``train`` rule writes, ``results/models/<name>/`` with ``model.pt``.
 Its scores are looked up in two places, in this order:
 
-1. ``<model folder>/thresholds.json`` (validation split; written next to the model): the first
-   number named ``threshold`` (resp. ``f1``) whose key path mentions ``pooled``, preferring one
-   whose path also mentions ``valid``; e.g. ``{"validation": {"pooled": {"threshold": 0.41,
-   "f1": 0.62}, "paper": {...}}}``;
+1. ``<model folder>/thresholds.json`` (format ``isslide-thresholds/1``, written by the train
+   rule next to the model, docs/training.md): the ``pooled`` threshold (resp. F1) chosen on the
+   validation split, ``{"chosen_on": "validation", "pooled": {"threshold": t, "f1": f}, ...}``;
 2. ``<runs results>/evaluation/<name>/metrics.json`` (``<model folder>/../../evaluation/<name>``):
    the evaluation set's paper-convention ``threshold`` / ``f1``. The source then says
    "evaluation threshold": chosen on the set the model is evaluated on, not a held-out one.
@@ -18,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 
 from ..errors import IsslideError
 
@@ -48,27 +46,21 @@ def evaluation_metrics_path(model: str) -> str:
     )
 
 
-def _leaves(obj, path=()) -> Iterator[tuple[tuple[str, ...], float]]:
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            yield from _leaves(v, (*path, str(k).lower()))
-    elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
-        yield path, float(obj)
-
-
 def _validation_value(path: str, key: str) -> float | None:
+    from ..train import THRESHOLDS_FORMAT
+
     try:
         with open(path) as fh:
             data = json.load(fh)
     except (OSError, ValueError) as exc:
         raise IsslideError(f"{path}: unreadable ({exc}); delete it and rerun training") from None
-    found = [(p, v) for p, v in _leaves(data) if p and p[-1] == key]
-    pooled = [(p, v) for p, v in found if any("pooled" in part for part in p)]
-    preferred = [(p, v) for p, v in pooled if any("valid" in part for part in p)]
-    for group in (preferred, pooled):
-        if group:
-            return group[0][1]
-    return None
+    if not isinstance(data, dict) or data.get("format") != THRESHOLDS_FORMAT:
+        raise IsslideError(
+            f"{path}: not an isslide thresholds file (format {THRESHOLDS_FORMAT}); delete it and "
+            "rerun training"
+        )
+    value = (data.get("pooled") or {}).get(key)
+    return None if value is None else float(value)
 
 
 def _evaluation_value(path: str, key: str) -> float | None:
