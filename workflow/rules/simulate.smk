@@ -74,7 +74,6 @@ rule simulate_annotations:
         valid="resources/synthetic/{sim_stack}/truth/{delay}d/{reference}_{secondary}_valid.tif",
         decoys="resources/synthetic/{sim_stack}/truth/{delay}d/{reference}_{secondary}_decoys.tif",
         areas="resources/synthetic/{sim_stack}/truth/{delay}d/{reference}_{secondary}_areas.gpkg",
-        decoys="resources/synthetic/{sim_stack}/truth/{delay}d/{reference}_{secondary}_decoys.tif",
     log:
         "logs/simulate_annotations/{sim_stack}/{delay}d/{reference}_{secondary}.log",
     benchmark:
