@@ -37,6 +37,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from isslide.simulate.decoys import KINDS as DECOY_KINDS
+
 REPO = Path(__file__).resolve().parents[1]
 SHALLOW = ("unet", "resunet", "sepunet")
 SKIP = ("results/", "resources/synthetic/", "logs/", ".snakemake/", ".git/")
@@ -53,7 +55,11 @@ HEADLINE = [
     ("truth AUC", "truth.auc"),
     ("ceiling F1", "ceiling.paper.f1"),
     ("FA background", "false_alarms.paper.background.fraction"),
-    ("FA decoy", "false_alarms.paper.decoys.low_coherence_spot.fraction"),
+    ("FA decoys", "false_alarms.paper.any_decoy.fraction"),
+    *(
+        (f"FA {kind}", f"false_alarms.paper.decoys.{kind}.fraction")
+        for kind in DECOY_KINDS.values()
+    ),
     ("eval images", "n_images"),
 ]
 

@@ -21,6 +21,7 @@ from test_foundation import product_names
 from workflow_utils import copy_repo, job_counts, snakemake
 
 from isslide.dataset.store import decoy_kinds, read_store
+from isslide.simulate.decoys import KINDS as DECOY_KINDS
 
 pytestmark = pytest.mark.workflow
 
@@ -229,7 +230,7 @@ def test_e2e_labels_and_dataset(tiny_run):
         # simulated stack: the truth members, 0 on invalid pixels
         assert store["truth"].shape == store["decoy"].shape == store["label"].shape
         assert not store["truth"][store["valid"] == 0].any()
-        assert decoy_kinds(store) == {1: "low_coherence_spot"}
+        assert decoy_kinds(store) == DECOY_KINDS
 
     manifest = json.loads((work / "results/dataset/manifest.json").read_text())
     assert manifest["interferograms"] == 5
@@ -267,7 +268,7 @@ def test_e2e_training_and_evaluation(tiny_run):
                     value = block[convention][key]
                     assert value is not None and math.isfinite(value), (model, convention, key)
             fa = metrics["false_alarms"][convention]
-            assert fa["background"]["pixels"] > 0 and "low_coherence_spot" in fa["decoys"]
+            assert fa["background"]["pixels"] > 0 and set(fa["decoys"]) == set(DECOY_KINDS.values())
         for block in (metrics, metrics["truth"], metrics["ceiling"]):
             assert block["n_images"] > 0 and block["n_valid_pixels"] > 0
         # the tiny run's evaluation set is far below evaluation.min_images: a warning

@@ -269,6 +269,9 @@ def table_row(name: str, m: dict) -> dict:
         for conv, prefix in (("paper", "fa"), ("pooled", "pooled_fa")):
             row[f"{prefix}_background"] = fa[conv]["background"]["fraction"]
             row[f"{prefix}_background_pixels"] = fa[conv]["background"]["pixels"]
+            if "any_decoy" in fa[conv]:
+                row[f"{prefix}_any_decoy"] = fa[conv]["any_decoy"]["fraction"]
+                row[f"{prefix}_any_decoy_pixels"] = fa[conv]["any_decoy"]["pixels"]
             for kind, r in fa[conv]["decoys"].items():
                 row[f"{prefix}_{kind}"] = r["fraction"]
                 row[f"{prefix}_{kind}_pixels"] = r["pixels"]

@@ -289,8 +289,8 @@ def false_alarms(probs, valid, negative, decoy, kinds: dict, threshold: float) -
     """Fraction of negative pixels flagged (``p >= threshold``) on background and on each decoy kind.
 
     ``negative``: valid pixels that are not motion (neither annotated nor truly moving);
-    background = negative pixels outside every decoy; kind k = negative pixels with decoy code k.
-    A fraction over no pixel is None.
+    background = negative pixels outside every decoy; kind k = negative pixels with decoy code k;
+    ``any_decoy`` = negative pixels on any decoy. A fraction over no pixel is None.
     """
     probs = np.asarray(probs)
     neg = np.asarray(negative, bool) & np.asarray(valid, bool)
@@ -306,5 +306,6 @@ def false_alarms(probs, valid, negative, decoy, kinds: dict, threshold: float) -
     return {
         "threshold": float(threshold),
         "background": rate(neg & (decoy == 0)),
+        "any_decoy": rate(neg & (decoy > 0)),
         "decoys": {name: rate(neg & (decoy == code)) for code, name in sorted(kinds.items())},
     }

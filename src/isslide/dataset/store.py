@@ -22,7 +22,7 @@ truth          uint8 (N, H, W)     1 where the true motion is visible: ``|true d
                                    truth-valid pixel (not layover/shadow, true coherence >=
                                    ``simulation.truth.coherence_min``); 0 on invalid pixels
 decoy          uint8 (N, H, W)     decoy kind code of the pixel (0: none), 0 on invalid pixels
-decoy_kinds    str, 0-d            JSON object ``{"1": "low_coherence_spot", ...}``: code -> kind
+decoy_kinds    str, 0-d            JSON object ``{"1": "low_coherence_bubble", ...}``: code -> kind
 =============  ==================  ===================================================
 
 Loading is a single ``np.load`` of contiguous arrays: memory speed. Members are stored
