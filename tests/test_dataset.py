@@ -25,7 +25,13 @@ from isslide.dataset.isslide import (
 )
 from isslide.dataset.patches import assemble, extract_stack_patches, window_origin
 from isslide.dataset.raw import build_raw, write_manifest
-from isslide.dataset.split import assign_split, held_out, n_held_out, split_interferograms
+from isslide.dataset.split import (
+    assign_split,
+    held_out,
+    last_by_date,
+    n_held_out,
+    split_interferograms,
+)
 from isslide.dataset.store import StoreWriter, decoy_kinds, read_store
 from isslide.dataset.synthetic import make_pairs, make_stack
 from isslide.errors import IsslideError
@@ -611,3 +617,36 @@ def test_a_stack_without_any_annotated_motion(tmp_path):
     out = [str(tmp_path / f) for f in ("t.npz", "e.npz", "i.csv")]
     assert len(assemble({"demo": {"store": st, "index": ix}}, *out, 0.2, 1)) == 0
     assert read_store(out[0])["coherence"].shape == (0, 32, 32)
+
+
+def test_last_by_date_split_rule_holds_out_each_delays_latest_interferograms():
+    """The authors' rule: per delay, the last 20 % of interferograms by date evaluate."""
+    dates = [f"2018{m:02d}{d:02d}" for m in (7, 8, 9) for d in (1, 7, 13, 19, 25)]
+    keys, dated = [], {}
+    for delay, step in ((6, 1), (12, 2)):
+        for a, b in zip(dates, dates[step:], strict=False):
+            keys.append(f"{a}_{b}")
+            dated[f"{a}_{b}"] = (delay, a, b)
+    ev, val = split_interferograms(keys, 0.2, 0.25, 5, "last_by_date", dated)
+    for delay in (6, 12):
+        mine = sorted(k for k in keys if dated[k][0] == delay)
+        k = n_held_out(len(mine), 0.2)
+        assert {x for x in ev if dated[x][0] == delay} == set(mine[-k:])  # the latest, by date
+    assert not ev & val and len(val) == n_held_out(len(keys) - len(ev), 0.25)
+    # the seed moves validation only; the held-out set is the same for every seed
+    assert split_interferograms(keys, 0.2, 0.25, 6, "last_by_date", dated)[0] == ev
+    # groups are independent: one group of 4 -> its last 1 (rounded 0.8 -> 1)
+    four = {f"k{i}": ("z", f"2018070{i}", f"2018071{i}") for i in range(4)}
+    assert last_by_date(four, 0.2) == {"k3"}
+    with pytest.raises(ValueError, match="no dates"):
+        split_interferograms(keys, 0.2, 0.25, 5, "last_by_date", {})
+    with pytest.raises(ValueError, match="dataset.split_rule"):
+        split_interferograms(keys, 0.2, 0.25, 5, "by_zone")
+
+
+def test_assign_split_without_roles_uses_every_zone():
+    roles = np.array(["train", "evaluation", "train", "evaluation", ""])
+    ho = np.array([True, True, False, False, True])
+    is_val = np.array([False, False, True, False, False])
+    got = assign_split(roles, ho, np.ones(5, bool), is_val=is_val, use_roles=False)
+    assert got.tolist() == ["eval", "eval", "val", "train", "unused"]  # outside any zone: unused

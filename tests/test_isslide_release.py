@@ -13,12 +13,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 from affine import Affine
 
 from isslide.cli import main
 from isslide.dataset.isslide import IMPORT_MANIFEST, import_isslide, parse_dates, read_isslide
+from isslide.dataset.split import n_held_out
 from isslide.dataset.store import read_store
 from isslide.errors import IsslideError
 
@@ -188,3 +190,21 @@ def test_torch_dataset_over_the_imported_store(tmp_path):
     assert len(ev) == manifest["eval"] and ev[0]["seen"] and ev[0]["zone"] == "Queyras"
     with pytest.raises(IsslideError, match="split"):
         ISSLIDE(str(out), split="test")
+
+
+def test_import_with_the_authors_split_rule(tmp_path, capsys):
+    """last_by_date: in each delay and zone, the latest interferogram(s) evaluate, every zone."""
+    root = authors_tree(tmp_path / "ISSLIDE", extra=False)
+    out = tmp_path / "ready"
+    assert main(["import-isslide", str(root), "--out", str(out), "--split-rule", "last_by_date",
+                 "--eval-fraction", "0.2", "--val-fraction", "0"]) == 0  # fmt: skip
+    index = pd.read_csv(out / "index.csv", dtype={"reference": str, "secondary": str})
+    for (_delay, _zone), group in index.groupby(["delay", "zone"]):
+        ifgs = sorted(set(zip(group["reference"], group["secondary"], strict=True)))
+        ev = group[group.split == "eval"]
+        held = set(zip(ev["reference"], ev["secondary"], strict=True))
+        assert held == set(ifgs[-n_held_out(len(ifgs), 0.2) :])
+    assert set(index[index.split == "eval"]["zone"]) == set(index["zone"])  # every zone
+    # the hash rule still needs an evaluation zone
+    assert main(["import-isslide", str(root), "--out", str(tmp_path / "o2")]) == 1
+    assert "--eval-zone" in capsys.readouterr().err

@@ -67,7 +67,7 @@ def test_per_image_counts_match_brute_force():
 
 def test_paper_convention_by_brute_force():
     p, y, v = random_case(5, n=5, size=16)
-    res = M.evaluate_arrays(p, y, v, n_thresholds=51)
+    res = M.evaluate_arrays(p, y, v, n_thresholds=51, hd="border_to_border")
     cands = M.candidate_thresholds(p[v], 51)
 
     def paper_at(t):
@@ -111,6 +111,69 @@ def test_hausdorff_hand_made():
     assert M.hausdorff(c, square((20, 20), 10, 10, 4)) == pytest.approx(math.hypot(13, 13))
     # the border ignores the interior: a filled square and its outline agree
     assert M.hausdorff(square((20, 20), 3, 3, 8), M.border(square((20, 20), 3, 3, 8))) == 0.0
+
+
+def test_hausdorff_to_mask_hand_computed():
+    """The authors' (miseval) definition, border of each mask to the other *mask*, by hand."""
+    # two 3x3 squares, one shifted 2 columns: the far columns are 2 from the other mask
+    a, b = square((7, 7), 1, 1, 3), square((7, 7), 1, 3, 3)
+    assert M.hausdorff_to_mask(a, b) == pytest.approx(2.0)
+    assert M.hausdorff(a, b) == pytest.approx(2.0)
+    # a solid 11x11 square against the same square with a one-pixel hole in its centre: every
+    # border pixel lies inside the other mask (0), while the hole's rim is 4 pixels from the
+    # outer border (border to border: 4)
+    solid = square((11, 11), 0, 0, 11)
+    holed = solid.copy()
+    holed[5, 5] = False
+    assert M.hausdorff_to_mask(holed, solid) == 0.0
+    assert M.hausdorff(holed, solid) == pytest.approx(4.0)
+    # a one-pixel truth and a prediction with a second pixel 5 columns away: 5 from that pixel
+    # to the truth, 0 from the truth (inside the prediction)
+    t = np.zeros((10, 10), bool)
+    t[3, 3] = True
+    q = t.copy()
+    q[3, 8] = True
+    assert M.hausdorff_to_mask(q, t) == pytest.approx(5.0)
+    # a 5x5 truth around a one-pixel prediction: the truth's corners are sqrt(8) from it
+    big, dot = square((9, 9), 0, 0, 5), np.zeros((9, 9), bool)
+    dot[2, 2] = True
+    assert M.hausdorff_to_mask(dot, big) == pytest.approx(math.sqrt(8))
+    # empty rules as the other definition: both empty 0, one empty the patch diagonal
+    z = np.zeros((8, 8), bool)
+    assert M.hausdorff_to_mask(z, z) == 0.0
+    assert M.hausdorff_to_mask(z, square((8, 8), 2, 2, 3)) == pytest.approx(math.hypot(7, 7))
+    assert M.hausdorff_to_mask(square((8, 8), 2, 2, 3), z) == pytest.approx(math.hypot(7, 7))
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_hausdorff_to_mask_matches_scipy_and_is_never_above_border_to_border(seed):
+    rng = np.random.default_rng(seed)
+    for _ in range(5):
+        a, b = rng.random((24, 24)) > 0.7, rng.random((24, 24)) > 0.8
+        pa, pb = np.argwhere(M.border(a)), np.argwhere(M.border(b))
+        want = max(
+            directed_hausdorff(pa, np.argwhere(b))[0], directed_hausdorff(pb, np.argwhere(a))[0]
+        )
+        assert M.hausdorff_to_mask(a, b) == pytest.approx(want)
+        assert M.hausdorff_to_mask(a, b) <= M.hausdorff(a, b) + 1e-12
+
+
+def test_hausdorff_definition_is_chosen_by_config_name():
+    from isslide.config import load_schema
+
+    schema = load_schema()["properties"]["evaluation"]["properties"]["hausdorff"]
+    assert schema["default"] == M.HAUSDORFF_DEFAULT == "border_to_mask"
+    assert schema["enum"] == list(M.HAUSDORFF)
+    solid = square((11, 11), 0, 0, 11)
+    holed = solid.copy()
+    holed[5, 5] = False
+    p, y, v = holed[None].astype(np.float32), solid[None], np.ones((1, 11, 11), bool)
+    t = {"paper": 0.5, "pooled": 0.5}
+    assert M.evaluate_arrays(p, y, v, thresholds=t)["paper"]["hd"] == 0.0
+    res = M.evaluate_arrays(p, y, v, thresholds=t, hd="border_to_border")
+    assert res["paper"]["hd"] == res["pooled"]["hd"] == pytest.approx(4.0)
+    with pytest.raises(ValueError, match="evaluation.hausdorff"):
+        M.evaluate_arrays(p, y, v, thresholds=t, hd="average")
 
 
 @pytest.mark.parametrize("seed", range(5))

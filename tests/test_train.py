@@ -156,7 +156,7 @@ def test_bad_inputs(tmp_path, stores):
     with pytest.raises(IsslideError, match="eval.npz.*no sample contains"):
         run(out, (stores[0], make_store(tmp_path / "eval.npz", 4, motion=False)))
     with pytest.raises(IsslideError, match="fewer than training.batch_size"):
-        run(out, stores, cfg={**CFG, "batch_size": 64})
+        run(out, stores, cfg={**CFG, "batch_size": 64, "drop_last": True})
     with pytest.raises(IsslideError, match="training store not found"):
         run(out, (str(tmp_path / "missing.npz"), stores[1]))
     with pytest.raises(IsslideError, match="training.weights.fcn_p"):
@@ -433,3 +433,15 @@ def test_dihedral_symmetries_and_flipped_batches(tmp_path):
     for b, k in enumerate([2, 5]):  # inputs, target and mask move together
         assert torch.equal(x[b], dihedral(x0[b], k)) and torch.equal(y[b], dihedral(y0[b], k))
         assert torch.equal(v[b], dihedral(v0[b], k))
+
+
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 16, 17])
+def test_last_partial_batch_is_kept_and_never_a_single_item(n):
+    from isslide.train import batch_slice, batches_per_epoch
+
+    assert batches_per_epoch(n, 8, True) == n // 8
+    nb = batches_per_epoch(n, 8, False)
+    sizes = [len(range(n)[batch_slice(b, nb, n, 8)]) for b in range(nb)]
+    assert sum(sizes) == n  # every item once, the last partial batch kept
+    assert min(sizes) > 1 or n == 1  # a lone last item joins the batch before it
+    assert max(sizes) <= 9

@@ -21,9 +21,10 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--eval-zone",
         action="append",
-        required=True,
+        default=[],
         dest="eval_zones",
-        help="a zone folder used for evaluation (repeatable), e.g. Queyras",
+        help="a zone folder used for evaluation (repeatable), e.g. Queyras; needed by "
+        "--split-rule hash",
     )
     p.add_argument(
         "--eval-fraction",
@@ -43,6 +44,14 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--motion-only", action="store_true", help="keep only patches with motion")
     p.add_argument(
+        "--split-rule",
+        choices=["hash", "last_by_date"],
+        default="hash",
+        help="hash: seeded hash ranking, --eval-zone patches evaluate; last_by_date: the authors' "
+        "rule, the last --eval-fraction of each delay and zone's interferograms by date, every "
+        "zone (default: %(default)s)",
+    )
+    p.add_argument(
         "--patch-size",
         type=int,
         default=None,
@@ -54,6 +63,13 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     from .dataset.isslide import import_isslide
+    from .errors import IsslideError
+
+    if args.split_rule == "hash" and not args.eval_zones:
+        raise IsslideError(
+            "import-isslide: --split-rule hash needs at least one --eval-zone (e.g. --eval-zone "
+            "Queyras), or use --split-rule last_by_date"
+        )
 
     m = import_isslide(
         args.root,
@@ -64,6 +80,7 @@ def run(args) -> int:
         args.motion_only,
         patch_size=args.patch_size,
         val_fraction=args.val_fraction,
+        split_rule=args.split_rule,
     )
     skipped = sum(m["skipped"].values())
     print(

@@ -84,15 +84,46 @@ def small_set_warning(n_images: int, minimum: int) -> str | None:
     )
 
 
+SCRATCH_NOTE = (
+    "trained from random weights; the ISSLIDE authors' code started these 'scratch' models from "
+    "torchvision's ImageNet ResNet50 backbone: set training.weights.backbone "
+    "(resnet50-0676ba61.pth) to compare them with the published Table I"
+)
+
+
+def initialisation(info: dict) -> str:
+    """How a trained model's weights were initialised, from its model file's settings."""
+    from .models import get_spec
+
+    spec = get_spec(info["model_name"])
+    weights = (json.loads(info.get("settings") or "{}") or {}).get("weights") or {}
+    if spec.needs_weights and info["model_name"] in weights:
+        return "pretrained: " + os.path.basename(weights[info["model_name"]]["path"])
+    if spec.needs_weights:
+        return "pretrained (torchvision download)"
+    if spec.uses_backbone and "backbone" in weights:
+        return "ImageNet backbone: " + os.path.basename(weights["backbone"]["path"])
+    if spec.uses_backbone:
+        return "random (no ImageNet backbone)"
+    return "random"
+
+
 def score_predictions(
-    probs, store: dict, selected: np.ndarray, thresholds: dict, n_thresholds: int, min_images: int
+    probs,
+    store: dict,
+    selected: np.ndarray,
+    thresholds: dict,
+    n_thresholds: int,
+    min_images: int,
+    hd: str = M.HAUSDORFF_DEFAULT,
 ) -> dict:
-    """Every metrics block of ``metrics.json`` (without the model's description)."""
+    """Every metrics block of ``metrics.json`` (without the model's description); ``hd``: the
+    Hausdorff definition (``isslide.metrics.HAUSDORFF``)."""
     labels = store["label"] > 0
     valid = store["valid"] > 0
     t = {"paper": thresholds["paper"]["threshold"], "pooled": thresholds["pooled"]["threshold"]}
     res = M.evaluate_arrays(
-        probs[selected], labels[selected], valid[selected], n_thresholds, thresholds=t
+        probs[selected], labels[selected], valid[selected], n_thresholds, thresholds=t, hd=hd
     )
     res["optimistic"] = {"note": OPTIMISTIC_NOTE, **res["optimistic"]}
     out = {
@@ -111,11 +142,11 @@ def score_predictions(
         truth = store["truth"] > 0
         negative = negative & ~truth
         tr = M.evaluate_arrays(
-            probs[selected], truth[selected], valid[selected], n_thresholds, thresholds=t
+            probs[selected], truth[selected], valid[selected], n_thresholds, thresholds=t, hd=hd
         )
         tr["optimistic"] = {"note": OPTIMISTIC_NOTE, **tr["optimistic"]}
         out["truth"] = {"rule": TRUTH_RULE, **tr}
-        ceiling = M.binary_scores(truth[selected], labels[selected], valid[selected])
+        ceiling = M.binary_scores(truth[selected], labels[selected], valid[selected], hd)
         out["ceiling"] = {"note": CEILING_NOTE, **ceiling}
     if "truth" in store or "decoy" in store:
         decoy = store["decoy"] if "decoy" in store else None
@@ -156,7 +187,13 @@ def evaluate_model(
     selected = np.zeros(len(probs), dtype=bool)
     selected[selected_idx] = True
     scores = score_predictions(
-        probs, store, selected, thresholds, int(ecfg["n_thresholds"]), int(ecfg["min_images"])
+        probs,
+        store,
+        selected,
+        thresholds,
+        int(ecfg["n_thresholds"]),
+        int(ecfg["min_images"]),
+        hd=ecfg["hausdorff"],
     )
     result = {
         "model": info["model_name"],
@@ -164,8 +201,10 @@ def evaluate_model(
         "epoch": info.get("epoch", info["epochs"]),
         "select_best": info.get("select_best", "last"),
         "n_parameters": info["n_parameters"],
+        "initialisation": initialisation(info),
         "motion_only": bool(ecfg["motion_only"]),
         **scores,
+        "hausdorff": {"definition": ecfg["hausdorff"], "note": M.HAUSDORFF[ecfg["hausdorff"]][1]},
         "empty_masks": EMPTY_RULES,
     }
     extra = {k: (store[k] > 0 if k == "truth" else store[k]).astype(np.uint8)
@@ -253,6 +292,9 @@ def table_row(name: str, m: dict) -> dict:
         "optimistic_threshold": _get(o, "paper", "threshold"),
         "optimistic_pooled_F1": _get(o, "pooled", "f1"),
         "optimistic_pooled_threshold": _get(o, "pooled", "threshold"),
+        "hausdorff": _get(m, "hausdorff", "definition"),
+        "init": m.get("initialisation"),
+        "n_parameters": m.get("n_parameters"),
     }
     if "truth" in m:
         row.update(
@@ -313,6 +355,11 @@ def _md_table(head: list[str], rows: list[list[str]]) -> list[str]:
     ]
 
 
+def _hd_note(record: dict) -> str:
+    name = record.get("hausdorff") or M.HAUSDORFF_DEFAULT
+    return f"{name}: {M.HAUSDORFF[name][1]}"
+
+
 def write_table(
     metrics_paths: dict[str, str], csv_path: str, md_path: str, reference: str | None = None
 ) -> pd.DataFrame:
@@ -328,10 +375,13 @@ def write_table(
     lines += [
         "Thresholds chosen on the validation split (never on the evaluation set) and applied",
         "unchanged. Paper convention: precision/recall per image averaged, F1 from the averages,",
-        "Dice and IoU averaged over images, HD = largest border-to-border distance in pixels",
-        "averaged over images. Pooled: counts over all valid pixels; pooled HD is the largest",
-        "per-image HD. AUC: ROC AUC over all valid evaluation pixels. Images and valid pixels:",
-        "the evaluation samples each figure is computed on. Empty masks: " + EMPTY_RULES + ".",
+        "Dice and IoU averaged over images, HD (Hausdorff distance, pixels, "
+        + ", ".join(sorted({_hd_note(r) for r in records}))
+        + ") averaged over images. Pooled: counts over all valid pixels; pooled HD is the",
+        "largest per-image HD. AUC: ROC AUC over all valid evaluation pixels. Images and valid",
+        "pixels: the evaluation samples each figure is computed on. Empty masks: "
+        + EMPTY_RULES
+        + ".",
         "",
     ]
     rows = []
@@ -390,6 +440,16 @@ def write_table(
             rows.append(row)
         lines += _md_table(head, rows)
         lines += [f"False alarms over {_fmt(records[0].get('fa_images'))} evaluation images.", ""]
+    scratch = [r["model"] for r in records if r.get("init") == "random (no ImageNet backbone)"]
+    inits = [
+        f"{r['model']} ({_fmt(r.get('n_parameters'))} parameters): {r['init']}"
+        for r in records
+        if isinstance(r.get("init"), str)
+    ]
+    if inits:
+        lines += ["Models: " + "; ".join(inits) + ".", ""]
+    if scratch:
+        lines += [f"Note: {', '.join(scratch)} {SCRATCH_NOTE}.", ""]
     has_ref = any(c.startswith("published_") for c in df.columns)
     if has_ref:
         lines += ["## Published values", ""]

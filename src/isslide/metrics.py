@@ -8,14 +8,24 @@ Conventions (see docs/training.md):
 
 * ``paper``: per image i, precision P_i = TP/(TP+FP) and recall R_i = TP/(TP+FN); P and R are
   averaged over images and F1 = 2 P R / (P + R) is taken from the averages; Dice_i =
-  2TP/(2TP+FP+FN) and IoU_i = TP/(TP+FP+FN) are averaged over images; HD_i is the Hausdorff
-  distance (largest distance, in pixels) between the border pixels of the predicted and of the
-  annotated mask, averaged over images. The threshold is the candidate that maximises this F1;
+  2TP/(2TP+FP+FN) and IoU_i = TP/(TP+FP+FN) are averaged over images; HD_i is a Hausdorff
+  distance in pixels (see below), averaged over images. The threshold is the candidate that maximises this F1;
   candidates are ``n_thresholds`` evenly spaced quantiles of the valid probabilities.
 * ``pooled``: TP, FP, FN summed over all valid pixels of all images; the threshold maximises the
   pooled F1 over every distinct probability (exactly as scikit-learn's precision_recall_curve);
   Dice (equal to F1 here) and IoU from the pooled counts; HD = the largest per-image HD (the
   Hausdorff distance of the evaluation set seen as a mosaic of separate patches).
+
+Hausdorff distance (``hd``, config ``evaluation.hausdorff``), in pixels; a border pixel is a
+mask pixel with a 4-neighbour outside the mask (the patch edge counts as outside):
+
+* ``border_to_mask`` (default): the largest distance from a border pixel of either mask to the
+  nearest pixel of the *other mask* (0 for a border pixel inside the other mask). This is what
+  the ISSLIDE authors' code computes through miseval's ``calc_AverageHausdorffDistance`` (which,
+  despite its name, is a maximum): the figure comparable with the paper's Table I.
+* ``border_to_border``: the classical Hausdorff distance between the two masks' border pixel
+  sets (largest distance from a border pixel of one mask to the nearest border pixel of the
+  other); never smaller than ``border_to_mask``.
 
 AUC is the ROC AUC over all valid evaluation pixels (ties counted half, as roc_auc_score).
 
@@ -74,7 +84,8 @@ def diagonal(shape) -> float:
 
 
 def hausdorff(pred: np.ndarray, truth: np.ndarray) -> float:
-    """Largest Euclidean distance (pixels) between the borders of two masks, empty rules above."""
+    """``border_to_border``: largest Euclidean distance (pixels) between the borders of two
+    masks, empty rules above."""
     a, b = border(pred), border(truth)
     has_a, has_b = a.any(), b.any()
     if not has_a and not has_b:
@@ -84,6 +95,37 @@ def hausdorff(pred: np.ndarray, truth: np.ndarray) -> float:
     to_b = ndimage.distance_transform_edt(~b)
     to_a = ndimage.distance_transform_edt(~a)
     return float(max(to_b[a].max(), to_a[b].max()))
+
+
+def hausdorff_to_mask(pred: np.ndarray, truth: np.ndarray) -> float:
+    """``border_to_mask`` (the authors' miseval definition): largest Euclidean distance (pixels)
+    from a border pixel of one mask to the nearest pixel of the other mask, empty rules above."""
+    pred, truth = np.asarray(pred, dtype=bool), np.asarray(truth, dtype=bool)
+    has_a, has_b = pred.any(), truth.any()
+    if not has_a and not has_b:
+        return 0.0
+    if has_a != has_b:
+        return diagonal(pred.shape)
+    to_truth = ndimage.distance_transform_edt(~truth)
+    to_pred = ndimage.distance_transform_edt(~pred)
+    return float(max(to_truth[border(pred)].max(), to_pred[border(truth)].max()))
+
+
+# name -> (function, description); the schema's evaluation.hausdorff lists the same names
+HAUSDORFF = {
+    "border_to_mask": (hausdorff_to_mask, "border of each mask to the other mask (authors' code)"),
+    "border_to_border": (hausdorff, "border to border (classical Hausdorff distance)"),
+}
+HAUSDORFF_DEFAULT = "border_to_mask"
+
+
+def hausdorff_function(name: str):
+    try:
+        return HAUSDORFF[name][0]
+    except KeyError:
+        raise ValueError(
+            f"evaluation.hausdorff: unknown definition {name!r} (one of {', '.join(HAUSDORFF)})"
+        ) from None
 
 
 # ----------------------------------------------------------------------------- pooled pixels
@@ -170,26 +212,29 @@ def image_scores(tp, fp, fn) -> dict[str, np.ndarray]:
     }
 
 
-def per_image_hausdorff(probs, labels, valid, threshold: float) -> np.ndarray:
+def per_image_hausdorff(
+    probs, labels, valid, threshold: float, hd: str = HAUSDORFF_DEFAULT
+) -> np.ndarray:
+    distance = hausdorff_function(hd)
     probs = np.asarray(probs)
     out = np.empty(probs.shape[0], dtype=np.float64)
     for i in range(probs.shape[0]):
         v = np.asarray(valid[i], dtype=bool)
         pred = (np.asarray(probs[i], np.float64) >= threshold) & v
         truth = np.asarray(labels[i], dtype=bool) & v
-        out[i] = hausdorff(pred, truth)
+        out[i] = distance(pred, truth)
     return out
 
 
 # ----------------------------------------------------------------------------- both conventions
 
 
-def paper_at(probs, labels, valid, threshold: float) -> dict:
+def paper_at(probs, labels, valid, threshold: float, hd: str = HAUSDORFF_DEFAULT) -> dict:
     """The paper convention's scores at a given threshold (labels already masked by valid)."""
     tp, fp, fn = per_image_counts(probs, labels, valid, np.array([threshold]))
     sc = image_scores(tp[:, 0], fp[:, 0], fn[:, 0])
     mp, mr = float(sc["precision"].mean()), float(sc["recall"].mean())
-    hd = per_image_hausdorff(probs, labels, valid, threshold)
+    hd = per_image_hausdorff(probs, labels, valid, threshold, hd)
     return {
         "threshold": float(threshold),
         "precision": mp,
@@ -201,14 +246,14 @@ def paper_at(probs, labels, valid, threshold: float) -> dict:
     }
 
 
-def pooled_at(probs, labels, valid, threshold: float) -> dict:
+def pooled_at(probs, labels, valid, threshold: float, hd: str = HAUSDORFF_DEFAULT) -> dict:
     """The pooled convention's scores at a given threshold (labels already masked by valid)."""
     pv, yv = probs[valid].astype(np.float64), labels[valid]
     ptp = int(((pv >= threshold) & yv).sum())
     pfp = int(((pv >= threshold) & ~yv).sum())
     pfn = int(yv.sum()) - ptp
     ps = image_scores(ptp, pfp, pfn)
-    hd = per_image_hausdorff(probs, labels, valid, threshold)
+    hd = per_image_hausdorff(probs, labels, valid, threshold, hd)
     return {
         "threshold": float(threshold),
         "precision": float(ps["precision"]),
@@ -230,7 +275,9 @@ def _prepare(probs, labels, valid):
     return probs, labels, valid
 
 
-def evaluate_arrays(probs, labels, valid, n_thresholds: int = 1001, thresholds=None) -> dict:
+def evaluate_arrays(
+    probs, labels, valid, n_thresholds: int = 1001, thresholds=None, hd: str = HAUSDORFF_DEFAULT
+) -> dict:
     """All metrics of both conventions (JSON-ready dict).
 
     ``thresholds`` None: each convention at its F1-maximising threshold on these very arrays
@@ -249,13 +296,13 @@ def evaluate_arrays(probs, labels, valid, n_thresholds: int = 1001, thresholds=N
     mp, mr = sc["precision"].mean(axis=0), sc["recall"].mean(axis=0)
     f1 = f1_from(mp, mr)
     j = int(np.argmax(f1))
-    paper = {**paper_at(probs, labels, valid, float(thr[j])), "n_thresholds": int(thr.size)}
+    paper = {**paper_at(probs, labels, valid, float(thr[j]), hd), "n_thresholds": int(thr.size)}
 
     # pooled: exact over every distinct probability
     pthr, prec, rec = pooled_pr(pv, yv)
     pf1 = f1_from(prec, rec)
     k = int(np.argmax(pf1)) if pf1.size else 0
-    pooled = pooled_at(probs, labels, valid, float(pthr[k]) if pthr.size else 0.5)
+    pooled = pooled_at(probs, labels, valid, float(pthr[k]) if pthr.size else 0.5, hd)
     out = {
         "auc": auc,
         "n_images": int(probs.shape[0]),
@@ -266,13 +313,13 @@ def evaluate_arrays(probs, labels, valid, n_thresholds: int = 1001, thresholds=N
         return {**out, "paper": paper, "pooled": pooled}
     return {
         **out,
-        "paper": paper_at(probs, labels, valid, float(thresholds["paper"])),
-        "pooled": pooled_at(probs, labels, valid, float(thresholds["pooled"])),
+        "paper": paper_at(probs, labels, valid, float(thresholds["paper"]), hd),
+        "pooled": pooled_at(probs, labels, valid, float(thresholds["pooled"]), hd),
         "optimistic": {"paper": paper, "pooled": pooled},
     }
 
 
-def binary_scores(pred, labels, valid) -> dict:
+def binary_scores(pred, labels, valid, hd: str = HAUSDORFF_DEFAULT) -> dict:
     """Both conventions for a binary prediction (e.g. the truth scored against the annotations)."""
     pred, labels, valid = _prepare(np.asarray(pred, bool), labels, valid)
     return {
@@ -280,8 +327,8 @@ def binary_scores(pred, labels, valid) -> dict:
         "n_images": int(pred.shape[0]),
         "n_valid_pixels": int(valid.sum()),
         "n_positive_pixels": int(labels[valid].sum()),
-        "paper": paper_at(pred, labels, valid, 0.5),
-        "pooled": pooled_at(pred, labels, valid, 0.5),
+        "paper": paper_at(pred, labels, valid, 0.5, hd),
+        "pooled": pooled_at(pred, labels, valid, 0.5, hd),
     }
 
 

@@ -8,7 +8,8 @@ Protocol (config ``training``, all keys in workflow/schemas/config.schema.yaml):
 * samples: those with at least one valid motion pixel (``motion_only``, as the paper's public
   code, which kept only patches containing motion);
 * loss: binary cross-entropy on logits, averaged over the valid pixels of the batch;
-* Adam (betas ``betas``, the paper's code used (0.5, 0.999)), batch 8, ``drop_last``;
+* Adam (betas ``betas``, the paper's code used (0.5, 0.999)), batch 8, ``drop_last`` off (the
+  authors' DataLoader keeps the last partial batch);
   learning rate and epochs per family: ``shallow`` (UNet, ResUNet, SepUNet) 1e-5 for 300 epochs,
   ``large`` (FCN, DeepLabV3) 1e-7 for 600 epochs, ``per_model`` overrides; ``lr_schedule``
   constant (the paper) or cosine (decayed per step to 0 at the last epoch);
@@ -415,7 +416,18 @@ def epoch_plan(settings: Settings, n: int, epoch: int, shape: tuple[int, int] | 
 
 
 def batches_per_epoch(n: int, batch_size: int, drop_last: bool) -> int:
-    return n // batch_size if drop_last else math.ceil(n / batch_size)
+    """Batches of an epoch of ``n`` items. Without ``drop_last`` a last partial batch of a single
+    item joins the one before it (batch norm cannot train on one sample where a layer pools it
+    to 1 x 1, as DeepLabV3's image pooling): every item is still seen once."""
+    if drop_last:
+        return n // batch_size
+    nb = math.ceil(n / batch_size)
+    return nb - 1 if nb > 1 and n % batch_size == 1 else nb
+
+
+def batch_slice(b: int, nb: int, n: int, batch_size: int) -> slice:
+    """Items of batch ``b`` of ``nb``; the last batch runs to ``n`` (see batches_per_epoch)."""
+    return slice(b * batch_size, n if b == nb - 1 else (b + 1) * batch_size)
 
 
 def learning_rate(settings: Settings, step: int, steps_per_epoch: int) -> float:
@@ -440,7 +452,7 @@ def train_epoch(model, data: StoreTensors, opt, scaler, settings: Settings, epoc
     bs = settings.batch_size
     lr = settings.lr
     for b in tqdm(range(nb), desc=desc, leave=False, disable=None, mininterval=2.0):
-        sl = slice(b * bs, (b + 1) * bs)
+        sl = batch_slice(b, nb, m, bs) if not settings.drop_last else slice(b * bs, (b + 1) * bs)
         lr = learning_rate(settings, epoch * nb + b, nb)
         for group in opt.param_groups:
             group["lr"] = lr

@@ -96,6 +96,7 @@ rule assemble_dataset:
         eval_fraction=config["dataset"]["eval_fraction"],
         val_fraction=config["dataset"]["val_fraction"],
         motion_only=config["dataset"]["motion_only"],
+        split_rule=config["dataset"]["split_rule"],
         seed=config["seed"],
     script:
         "../scripts/assemble_dataset.py"

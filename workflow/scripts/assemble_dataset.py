@@ -21,6 +21,7 @@ def main(smk):
         eval_fraction=smk.params.eval_fraction,
         seed=smk.params.seed,
         motion_only=smk.params.motion_only,
+        split_rule=smk.params.split_rule,
     )
 
 

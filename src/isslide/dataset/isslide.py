@@ -552,11 +552,14 @@ def import_isslide(
     motion_only: bool = False,
     patch_size: int | None = None,
     val_fraction: float | None = None,
+    split_rule: str = "hash",
 ) -> dict:
     """Convert an ISSLIDE-layout tree into ``train.npz``, ``val.npz``, ``eval.npz``,
     ``index.csv`` and ``import_manifest.json`` (what was read, cropped, padded, skipped; the
     split sizes). ``val_fraction`` None: the schema's ``dataset.val_fraction``. Returns the
-    manifest (``train``, ``val`` and ``eval``: sample counts)."""
+    manifest (``train``, ``val`` and ``eval``: sample counts). ``split_rule`` ``last_by_date``
+    (the authors' code): the last ``eval_fraction`` of each delay and zone's interferograms by
+    date are evaluation, in every zone (``evaluation_zones`` not used)."""
     from ..config import load_schema
     from .io import write_json
     from .split import assign_split, split_interferograms
@@ -573,17 +576,35 @@ def import_isslide(
         raise IsslideError(
             f"--eval-zone {unknown[0]}: no such zone in {root} (zones: {', '.join(sorted(zones))})"
         )
-    ifgs = index[["stack", "interferogram"]].drop_duplicates()
-    keys = [f"{s}/{i}" for s, i in zip(ifgs["stack"], ifgs["interferogram"], strict=True)]
-    out_keys, val_keys = split_interferograms(keys, eval_fraction, val_fraction, seed)
+    by_date = split_rule == "last_by_date"
+    # last_by_date splits each delay and zone's interferograms: the zone is part of the key
+    parts = ["stack", "delay", "zone", "interferogram"] if by_date else ["stack", "interferogram"]
+    key = index[parts[0]].astype(str)
+    for col in parts[1:]:
+        key = key + "/" + index[col].astype(str)
+    dated = {
+        k: ((d, z), r or i, c)
+        for k, d, z, r, c, i in zip(
+            key,
+            index["delay"],
+            index["zone"],
+            index["reference"],
+            index["secondary"],
+            index["interferogram"],
+            strict=True,
+        )
+    }
+    out_keys, val_keys = split_interferograms(
+        sorted(set(key)), eval_fraction, val_fraction, seed, split_rule, dated
+    )
     roles = np.where(index["zone"].isin(evaluation_zones), "evaluation", "train")
-    key = index["stack"] + "/" + index["interferogram"]
     index["split"] = assign_split(
         roles,
         key.isin(out_keys).to_numpy(),
         index["has_motion"].to_numpy(),
         motion_only,
         is_val=key.isin(val_keys).to_numpy(),
+        use_roles=not by_date,
     )
     from .store import write_store
 

@@ -343,11 +343,12 @@ def assemble(
     motion_only: bool = False,
     out_val: str | None = None,
     val_fraction: float = 0.0,
+    split_rule: str = "hash",
 ) -> pd.DataFrame:
     """Split the stacks' samples and write ``train.npz``, ``val.npz``, ``eval.npz``, ``index.csv``.
 
     ``stacks``: name -> {"store": path, "index": path}. ``out_val`` None: no validation split
-    (``val_fraction`` must then be 0). The optional truth members are carried into the split
+    (``val_fraction`` must then be 0); ``split_rule``: see :mod:`isslide.dataset.split`. The optional truth members are carried into the split
     stores when every stack's store has them (else dropped, with a log line).
     """
     if out_val is None and val_fraction > 0:
@@ -360,7 +361,15 @@ def assemble(
         idx["zone"] = idx["zone"].fillna("")
         idx["_stack_row"] = np.arange(len(idx))
         keys = (idx["reference"] + "_" + idx["secondary"]).tolist()
-        out, val = split_interferograms(keys, eval_fraction, val_fraction, hash_seed(seed, name))
+        dated = {
+            k: (int(d), r, c)
+            for k, d, r, c in zip(
+                keys, idx["delay"], idx["reference"], idx["secondary"], strict=True
+            )
+        }
+        out, val = split_interferograms(
+            keys, eval_fraction, val_fraction, hash_seed(seed, name), split_rule, dated
+        )
         ho = np.array([k in out for k in keys], bool)
         idx["held_out"] = ho
         idx["split"] = assign_split(
@@ -369,6 +378,7 @@ def assemble(
             idx["has_motion"].astype(bool),
             motion_only,
             is_val=np.array([k in val for k in keys], bool),
+            use_roles=split_rule == "hash",
         )
         stores[name] = store_layout(stacks[name]["store"])
         ids = read_store(stacks[name]["store"], mmap=True)["sample_id"]
