@@ -35,9 +35,11 @@ from .train import (
     atomic_write_bytes,
     evaluation_config,
     load_trained,
+    open_store,
     model_thresholds,
     motion_mask,
     predict_store,
+    temporal_inputs,
     resolve_device,
     select_samples,
 )
@@ -141,14 +143,20 @@ def evaluate_model(
     training_cfg: dict | None = None,
     eval_cfg: dict | None = None,
     threads: int | None = None,
+    temporal: dict | None = None,
 ) -> dict:
+    """Predict the evaluation store with ``model_path`` at its validation thresholds; write
+    ``predictions_path`` and ``metrics_path``. A multi-temporal model reads, with ``temporal``
+    ({"index": temporal.csv, "stores": {stack: stack store}}), the same targets as
+    ``eval_path`` with their earlier interferograms."""
     training_cfg = training_cfg or {}
     ecfg = evaluation_config(eval_cfg)
     if threads:
         torch.set_num_threads(int(threads))
-    store = read_store(eval_path, mmap=True)
-    selected_idx = select_samples(store, ecfg["motion_only"], eval_path, "evaluation")
     model, info = load_trained(model_path, training_cfg.get("weights"))
+    temporal = temporal_inputs(info["model_name"], temporal)
+    store = open_store(eval_path, "evaluation", temporal)
+    selected_idx = select_samples(store, ecfg["motion_only"], eval_path, "evaluation")
     thresholds = model_thresholds(info, model_path)
     device = resolve_device(training_cfg.get("device", "auto"))
     amp = bool(training_cfg.get("amp")) and device.type == "cuda"

@@ -13,6 +13,7 @@ rule train:
         val="results/dataset/ready/val.npz",
         eval="results/dataset/ready/eval.npz",
         index="results/dataset/ready/index.csv",
+        unpack(temporal_inputs),
     output:
         model="results/models/{model}/model.pt",
         history="results/models/{model}/history.csv",
@@ -30,6 +31,7 @@ rule train:
         runtime=2880,
     params:
         cfg=training_params,
+        temporal=temporal_params,
     script:
         "../scripts/train_model.py"
 
@@ -38,6 +40,7 @@ rule evaluate:
     input:
         model="results/models/{model}/model.pt",
         eval="results/dataset/ready/eval.npz",
+        unpack(temporal_inputs),
     output:
         predictions="results/evaluation/{model}/predictions.npz",
         metrics="results/evaluation/{model}/metrics.json",
@@ -54,6 +57,7 @@ rule evaluate:
         runtime=120,
     params:
         cfg=evaluation_params,
+        temporal=temporal_params,
     script:
         "../scripts/evaluate_model.py"
 
