@@ -98,7 +98,9 @@ def test_consecutive_steps_are_ordered_and_flag_missing_ones():
     frame, summary = temporal_index(index, k=3, mode="consecutive", delays=[6, 12])
     # targets: every train/val/eval row, in index order
     assert list(frame["sample_id"]) == list(index.loc[index["split"] != "unused", "sample_id"])
-    row = frame[(frame["delay"] == 6) & (frame["reference"] == DATES[3]) & (frame["zone"] == "south")]
+    row = frame[
+        (frame["delay"] == 6) & (frame["reference"] == DATES[3]) & (frame["zone"] == "south")
+    ]
     assert len(row) == 1
     row = row.iloc[0]
     assert row["split"] == "eval"
@@ -184,7 +186,11 @@ def test_split_guarantee_steps_stay_on_the_side_of_their_target():
 @pytest.mark.parametrize(
     "k,delays,match",
     [
-        (4, [6, 12], r"temporal\.k: 4 .* 12-day .* at most 3 consecutive .* lower temporal\.k to 3"),
+        (
+            4,
+            [6, 12],
+            r"temporal\.k: 4 .* 12-day .* at most 3 consecutive .* lower temporal\.k to 3",
+        ),
         (6, [6, 12], r"temporal\.k: 6 .* 6-day .* at most 4 consecutive .* lower temporal\.k to 4"),
         (2, [6, 18], r"temporal\.k: stack demo has no 18-day interferogram"),
     ],

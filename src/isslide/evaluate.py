@@ -35,13 +35,13 @@ from .train import (
     atomic_write_bytes,
     evaluation_config,
     load_trained,
-    open_store,
     model_thresholds,
     motion_mask,
+    open_store,
     predict_store,
-    temporal_inputs,
     resolve_device,
     select_samples,
+    temporal_inputs,
 )
 
 log = logging.getLogger("isslide.evaluate")

@@ -9,11 +9,11 @@
 
 rule train:
     input:
+        unpack(temporal_inputs),
         train="results/dataset/ready/train.npz",
         val="results/dataset/ready/val.npz",
         eval="results/dataset/ready/eval.npz",
         index="results/dataset/ready/index.csv",
-        unpack(temporal_inputs),
     output:
         model="results/models/{model}/model.pt",
         history="results/models/{model}/history.csv",
@@ -38,9 +38,9 @@ rule train:
 
 rule evaluate:
     input:
+        unpack(temporal_inputs),
         model="results/models/{model}/model.pt",
         eval="results/dataset/ready/eval.npz",
-        unpack(temporal_inputs),
     output:
         predictions="results/evaluation/{model}/predictions.npz",
         metrics="results/evaluation/{model}/metrics.json",

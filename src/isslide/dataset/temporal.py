@@ -156,7 +156,7 @@ def temporal_index(
     rows = idx["_row"].to_numpy()
     splits = idx["split"].to_numpy()
     roles = idx["role"].to_numpy()
-    for j, (i, tgt) in enumerate(targets.iterrows()):
+    for j, (_, tgt) in enumerate(targets.iterrows()):
         centre = tuple(tgt[c] for c in CENTRE)
         for t in range(K):
             if mode == "consecutive":
@@ -167,9 +167,7 @@ def temporal_index(
                 ref = tgt["_ref"]
             hit = lookup.get((*centre, delay, ref))
             step_cols[f"step{t}_reference"].append(ref.strftime(fmt))
-            step_cols[f"step{t}_secondary"].append(
-                (ref + pd.Timedelta(days=delay)).strftime(fmt)
-            )
+            step_cols[f"step{t}_secondary"].append((ref + pd.Timedelta(days=delay)).strftime(fmt))
             if hit is None:
                 step_cols[f"step{t}_row"].append(-1)
                 step_cols[f"step{t}_sample_id"].append(-1)
@@ -246,7 +244,9 @@ def read_temporal_index(path: str) -> pd.DataFrame:
     try:
         return pd.read_csv(path, dtype={"reference": str, "secondary": str, "zone": str})
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise IsslideError(f"{path}: unreadable temporal index ({exc}); rerun temporal_index")
+        raise IsslideError(
+            f"{path}: unreadable temporal index ({exc}); rerun temporal_index"
+        ) from None
 
 
 def n_steps(frame: pd.DataFrame) -> int:
