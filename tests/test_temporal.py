@@ -302,3 +302,23 @@ def test_train_and_evaluate_a_temporal_model_on_the_same_targets(tmp_path):
     # without the temporal index: one line naming what is missing
     with pytest.raises(IsslideError, match="multi-temporal and needs the temporal index"):
         train_model("tunet_early", "train.npz", str(out / "x.pt"), str(out / "h.csv"), cfg, 3)
+
+
+def test_plan_time_check_names_the_key(tmp_path):
+    """Before any job: tiny.yaml's 12-day delay has 2 consecutive interferograms, not 3."""
+    from pathlib import Path
+
+    import yaml
+
+    from isslide.config import deep_update, fill_defaults
+    from isslide.preflight import preflight
+
+    repo = Path(__file__).resolve().parents[1]
+    cfg = yaml.safe_load((repo / "tests/configs/tiny.yaml").read_text())
+    dem = str(repo / "resources/dem/srtm3_N44W072_white_mountains.tif")
+    cfg = deep_update(cfg, {"simulation": {"dem": dem}, "temporal": {"k": 3}})
+    with pytest.raises(IsslideError, match=r"temporal\.k: 3 .* 12-day .* lower temporal\.k to 2"):
+        preflight(fill_defaults(cfg), base=str(repo))
+    # without a multi-temporal model, temporal.k is not checked
+    cfg["training"]["models"] = ["unet"]
+    preflight(fill_defaults(cfg), base=str(repo))

@@ -172,6 +172,7 @@ def evaluate_model(
         "epoch": info.get("epoch", info["epochs"]),
         "select_best": info.get("select_best", "last"),
         "n_parameters": info["n_parameters"],
+        "steps": int(info.get("steps", 1)),  # interferograms read per evaluation image
         "motion_only": bool(ecfg["motion_only"]),
         **scores,
         "empty_masks": EMPTY_RULES,
@@ -283,6 +284,8 @@ def table_row(name: str, m: dict) -> dict:
             for kind, r in fa[conv]["decoys"].items():
                 row[f"{prefix}_{kind}"] = r["fraction"]
                 row[f"{prefix}_{kind}_pixels"] = r["pixels"]
+    row["n_parameters"] = m.get("n_parameters")
+    row["steps"] = m.get("steps", 1)
     row["warning"] = "; ".join(m.get("warnings") or []) or None
     return row
 
@@ -340,19 +343,23 @@ def write_table(
         "averaged over images. Pooled: counts over all valid pixels; pooled HD is the largest",
         "per-image HD. AUC: ROC AUC over all valid evaluation pixels. Images and valid pixels:",
         "the evaluation samples each figure is computed on. Empty masks: " + EMPTY_RULES + ".",
+        "Interferograms: read per image (1, or K for the multi-temporal models, whose images",
+        "are the same evaluation targets with their K - 1 earlier interferograms).",
         "",
     ]
     rows = []
     for r in records:
         rows.append(
-            [r["model"], _fmt(r["n_images"]), _fmt(r["n_valid_pixels"]), _fmt(r["F1"])]
+            [r["model"], _fmt(r.get("steps", 1)), _fmt(r.get("n_parameters"))]
+            + [_fmt(r["n_images"]), _fmt(r["n_valid_pixels"]), _fmt(r["F1"])]
             + [_fmt(r["AUC"]), _fmt(r["Dice"]), _fmt(r["IoU"]), _fmt(r["HD"], 2)]
             + [_fmt(r["threshold"]), _fmt(r["pooled_F1"]), _fmt(r["pooled_IoU"])]
             + [_fmt(r["pooled_HD"], 2), _fmt(r["pooled_threshold"])]
             + [f"{_fmt(r['val_images'])} / {_fmt(r['val_valid_pixels'])}"]
         )
     lines += _md_table(
-        ["Model", "images", "valid px", "F1", "AUC", "Dice", "IoU", "HD (px)", "threshold"]
+        ["Model", "interferograms", "parameters", "images", "valid px", "F1", "AUC", "Dice"]
+        + ["IoU", "HD (px)", "threshold"]
         + ["pooled F1", "pooled IoU", "pooled HD", "pooled threshold", "val images / px"],
         rows,
     )
@@ -497,8 +504,9 @@ def figure3(
         ]
         for m, pr in preds.items():
             pos = np.flatnonzero(pr["sample_id"] == store["sample_id"][i])
-            if pos.size == 0:
-                raise IsslideError(f"{predictions[m]}: sample {store['sample_id'][i]} missing")
+            if pos.size == 0:  # a multi-temporal model with temporal.missing: drop
+                panels.append((m, np.full(valid.shape, np.nan), dict(cmap="gray", vmin=0, vmax=1)))
+                continue
             p = np.where(valid, pr["probabilities"][pos[0]], np.nan)
             panels.append((m, p, dict(cmap="gray", vmin=0, vmax=1)))
         for c, (title, img, kw) in enumerate(panels):
