@@ -149,12 +149,17 @@ def test_same_reference_mode_reads_every_delay_of_the_reference():
     index = make_index()
     frame, summary = temporal_index(index, mode="same_reference", delays=[12, 6])
     assert summary["steps"] == 2
+    # the other delay first, the target last
     row = frame[(frame["delay"] == 12) & (frame["reference"] == DATES[1])].iloc[0]
     assert [row["step0_secondary"], row["step1_secondary"]] == ["20180714", "20180720"]
     assert row["step0_sample_id"] == 6000 + 10 + row["sample_id"] % 10
     assert row["step1_sample_id"] == row["sample_id"]
+    six = frame[(frame["delay"] == 6) & (frame["reference"] == DATES[1])].iloc[0]
+    assert [six["step0_secondary"], six["step1_secondary"]] == ["20180720", "20180714"]
+    assert six["step1_sample_id"] == six["sample_id"]
     last6 = frame[(frame["delay"] == 6) & (frame["reference"] == DATES[3])].iloc[0]
-    assert last6["step1_row"] == -1  # no 12-day pair starts on 20180720
+    assert last6["step0_row"] == -1  # no 12-day pair starts on 20180720
+    assert last6["step1_sample_id"] == last6["sample_id"]
 
 
 def test_split_guarantee_steps_stay_on_the_side_of_their_target():

@@ -6,8 +6,10 @@ that precede it (config ``temporal``, docs/training.md "Multi-temporal detectors
 
 * ``consecutive`` (default): the ``k`` interferograms of the target's delay whose references are
   every ``revisit_days`` up to the target's, oldest first, the target last;
-* ``same_reference``: the interferograms of every configured delay (ascending) that share the
-  target's reference date; K is the number of delays.
+* ``same_reference``: the interferograms of every configured delay that share the target's
+  reference date, the other delays ascending then the target's; K is the number of delays.
+
+In both modes the target is the last step.
 
 The mask is the target's label (and its ``valid``, ``truth``, ``decoy``); the other steps
 contribute only their coherence, phase and valid pixels. A step whose interferogram is missing
@@ -114,8 +116,7 @@ def temporal_index(
 
     Columns: ``sample_id`` (the target's), ``split``, ``stack``, ``zone``, ``delay``,
     ``reference``, ``secondary``, ``target_row`` (its row in the stack's store), ``n_present``,
-    ``kept``, then per step t = 0..K-1 (oldest first; the target is the last step in
-    ``consecutive`` mode): ``step{t}_reference``, ``step{t}_secondary`` (the interferogram the
+    ``kept``, then per step t = 0..K-1 (the target last; ``consecutive``: oldest first): ``step{t}_reference``, ``step{t}_secondary`` (the interferogram the
     step asks for), ``step{t}_row`` and ``step{t}_sample_id`` (-1 when it is missing).
     """
     if missing not in MISSING:
@@ -162,8 +163,9 @@ def temporal_index(
             if mode == "consecutive":
                 delay = int(tgt["delay"])
                 ref = tgt["_ref"] - pd.Timedelta(days=(K - 1 - t) * int(revisit_days))
-            else:
-                delay = delays[t]
+            else:  # the other delays ascending, the target's last
+                order = [d for d in delays if d != int(tgt["delay"])] + [int(tgt["delay"])]
+                delay = order[t]
                 ref = tgt["_ref"]
             hit = lookup.get((*centre, delay, ref))
             step_cols[f"step{t}_reference"].append(ref.strftime(fmt))
