@@ -327,3 +327,25 @@ def test_plan_time_check_names_the_key(tmp_path):
     # without a multi-temporal model, temporal.k is not checked
     cfg["training"]["models"] = ["unet"]
     preflight(fill_defaults(cfg), base=str(repo))
+
+
+def test_detection_never_runs_a_temporal_model(tmp_path):
+    """Detection reads one interferogram: best skips multi-temporal folders, a given one is
+    refused with one line."""
+    from isslide.detect.models import best_model, load_model
+
+    index = make_index()
+    store = make_stack_store(tmp_path / "demo.npz", index)
+    frame, _ = temporal_index(index, k=2, delays=[6, 12])
+    frame.to_csv(tmp_path / "temporal.csv", index=False)
+    temporal = {"index": str(tmp_path / "temporal.csv"), "stores": {"demo": store}}
+    cfg = {"shallow": {"epochs": 1, "lr": 1e-3}, "device": "cpu", "batch_size": 2}
+    out = tmp_path / "tunet_early"
+    train_model(
+        "tunet_early", "train.npz", str(out / "model.pt"), str(out / "history.csv"), cfg, seed=1,
+        val_path="val.npz", thresholds_path=str(out / "thresholds.json"), temporal=temporal,
+    )  # fmt: skip
+    with pytest.raises(IsslideError, match="reads 2 interferograms at once"):
+        load_model(str(out))
+    with pytest.raises(IsslideError, match="no F1 found"):
+        best_model([str(out)])
