@@ -279,6 +279,21 @@ def test_e2e_training_and_evaluation(tiny_run):
         assert row["val_images"] == thresholds["n_images"]
         with np.load(work / f"results/evaluation/{model}/predictions.npz") as pred:
             assert {"probabilities", "labels", "valid", "truth", "decoy"} <= set(pred.files)
+    # the multi-temporal model is evaluated on the same images (the targets) as the others
+    temporal = [m for m in models if m.startswith("tunet")]
+    assert temporal, "tests/configs/tiny.yaml trains one multi-temporal model"
+    with np.load(work / f"results/evaluation/{models[0]}/predictions.npz") as ref:
+        ids = ref["sample_id"].copy()
+    for model in temporal:
+        with np.load(work / f"results/evaluation/{model}/predictions.npz") as pred:
+            assert np.array_equal(pred["sample_id"], ids)
+        row = table[table["model"] == model].iloc[0]
+        assert row["steps"] == cfg["temporal"]["k"] and row["n_parameters"] > 0
+    counts = json.loads((work / "results/dataset/manifest.json").read_text())["temporal"]
+    assert counts["steps"] == cfg["temporal"]["k"] and counts["missing"] == "pad"
+    tindex = pd.read_csv(work / "results/dataset/ready/temporal.csv")
+    assert counts["eval"]["samples"] == len(ids) == int((tindex["split"] == "eval").sum())
+    assert counts["train"]["padded"] > 0  # the first interferogram of each delay
     md = (work / "results/evaluation/table.md").read_text()
     assert "**Warning: the evaluation set holds" in md and "Against the simulator's truth" in md
     for fig in ("figure3", "training_curves", "pr_curves"):
@@ -289,6 +304,7 @@ def test_e2e_training_and_evaluation(tiny_run):
 def test_e2e_detection_layers(tiny_run):
     work, _ = tiny_run
     choice = json.loads((work / "results/detections/model.json").read_text())
+    # never a multi-temporal model: detection reads one interferogram at a time
     assert choice["choice"] == "best" and choice["model_name"] in ("unet", "sepunet")
     assert choice["threshold_source"].split(" (")[0] in (
         "validation threshold",

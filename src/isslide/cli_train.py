@@ -25,6 +25,22 @@ def add_parser(sub) -> None:
     e.set_defaults(func=cmd_evaluate)
 
 
+def temporal_stores(model: str, store: str) -> dict | None:
+    """A multi-temporal model's temporal index and stacks' stores under ``store`` (the
+    workflow's layout: temporal.csv, stacks/{stack}.npz), None for the other models."""
+    import glob
+
+    from .models import get_spec
+
+    if not get_spec(model).temporal:
+        return None
+    stacks = sorted(glob.glob(os.path.join(store, "stacks", "*.npz")))
+    return {
+        "index": os.path.join(store, "temporal.csv"),
+        "stores": {os.path.basename(p)[: -len(".npz")]: p for p in stacks},
+    }
+
+
 def cmd_train(args) -> int:
     from .train import train_model
 
@@ -44,6 +60,7 @@ def cmd_train(args) -> int:
         val_path=os.path.join(args.store, "val.npz"),
         thresholds_path=os.path.join(out, "thresholds.json"),
         eval_cfg=cfg["evaluation"],
+        temporal=temporal_stores(args.model, args.store),
     )
     print(f"{args.model}: {summary['epoch']} epochs on {summary['device']} -> {out}/model.pt")
     return 0
@@ -62,6 +79,7 @@ def cmd_evaluate(args) -> int:
         training_cfg=cfg["training"],
         eval_cfg=cfg["evaluation"],
         threads=cfg["training"]["threads"],
+        temporal=temporal_stores(args.model, args.store),
     )
     p, q = res["paper"], res["pooled"]
     print(

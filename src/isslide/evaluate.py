@@ -37,9 +37,11 @@ from .train import (
     load_trained,
     model_thresholds,
     motion_mask,
+    open_store,
     predict_store,
     resolve_device,
     select_samples,
+    temporal_inputs,
 )
 
 log = logging.getLogger("isslide.evaluate")
@@ -172,14 +174,20 @@ def evaluate_model(
     training_cfg: dict | None = None,
     eval_cfg: dict | None = None,
     threads: int | None = None,
+    temporal: dict | None = None,
 ) -> dict:
+    """Predict the evaluation store with ``model_path`` at its validation thresholds; write
+    ``predictions_path`` and ``metrics_path``. A multi-temporal model reads, with ``temporal``
+    ({"index": temporal.csv, "stores": {stack: stack store}}), the same targets as
+    ``eval_path`` with their earlier interferograms."""
     training_cfg = training_cfg or {}
     ecfg = evaluation_config(eval_cfg)
     if threads:
         torch.set_num_threads(int(threads))
-    store = read_store(eval_path, mmap=True)
-    selected_idx = select_samples(store, ecfg["motion_only"], eval_path, "evaluation")
     model, info = load_trained(model_path, training_cfg.get("weights"))
+    temporal = temporal_inputs(info["model_name"], temporal)
+    store = open_store(eval_path, "evaluation", temporal)
+    selected_idx = select_samples(store, ecfg["motion_only"], eval_path, "evaluation")
     thresholds = model_thresholds(info, model_path)
     device = resolve_device(training_cfg.get("device", "auto"))
     amp = bool(training_cfg.get("amp")) and device.type == "cuda"
@@ -202,6 +210,7 @@ def evaluate_model(
         "select_best": info.get("select_best", "last"),
         "n_parameters": info["n_parameters"],
         "initialisation": initialisation(info),
+        "steps": int(info.get("steps", 1)),  # interferograms read per evaluation image
         "motion_only": bool(ecfg["motion_only"]),
         **scores,
         "hausdorff": {"definition": ecfg["hausdorff"], "note": M.HAUSDORFF[ecfg["hausdorff"]][1]},
@@ -294,7 +303,6 @@ def table_row(name: str, m: dict) -> dict:
         "optimistic_pooled_threshold": _get(o, "pooled", "threshold"),
         "hausdorff": _get(m, "hausdorff", "definition"),
         "init": m.get("initialisation"),
-        "n_parameters": m.get("n_parameters"),
     }
     if "truth" in m:
         row.update(
@@ -317,6 +325,8 @@ def table_row(name: str, m: dict) -> dict:
             for kind, r in fa[conv]["decoys"].items():
                 row[f"{prefix}_{kind}"] = r["fraction"]
                 row[f"{prefix}_{kind}_pixels"] = r["pixels"]
+    row["n_parameters"] = m.get("n_parameters")
+    row["steps"] = m.get("steps", 1)
     row["warning"] = "; ".join(m.get("warnings") or []) or None
     return row
 
@@ -382,19 +392,23 @@ def write_table(
         "pixels: the evaluation samples each figure is computed on. Empty masks: "
         + EMPTY_RULES
         + ".",
+        "Interferograms: read per image (1, or K for the multi-temporal models, whose images",
+        "are the same evaluation targets with their K - 1 earlier interferograms).",
         "",
     ]
     rows = []
     for r in records:
         rows.append(
-            [r["model"], _fmt(r["n_images"]), _fmt(r["n_valid_pixels"]), _fmt(r["F1"])]
+            [r["model"], _fmt(r.get("steps", 1)), _fmt(r.get("n_parameters"))]
+            + [_fmt(r["n_images"]), _fmt(r["n_valid_pixels"]), _fmt(r["F1"])]
             + [_fmt(r["AUC"]), _fmt(r["Dice"]), _fmt(r["IoU"]), _fmt(r["HD"], 2)]
             + [_fmt(r["threshold"]), _fmt(r["pooled_F1"]), _fmt(r["pooled_IoU"])]
             + [_fmt(r["pooled_HD"], 2), _fmt(r["pooled_threshold"])]
             + [f"{_fmt(r['val_images'])} / {_fmt(r['val_valid_pixels'])}"]
         )
     lines += _md_table(
-        ["Model", "images", "valid px", "F1", "AUC", "Dice", "IoU", "HD (px)", "threshold"]
+        ["Model", "interferograms", "parameters", "images", "valid px", "F1", "AUC", "Dice"]
+        + ["IoU", "HD (px)", "threshold"]
         + ["pooled F1", "pooled IoU", "pooled HD", "pooled threshold", "val images / px"],
         rows,
     )
@@ -441,13 +455,9 @@ def write_table(
         lines += _md_table(head, rows)
         lines += [f"False alarms over {_fmt(records[0].get('fa_images'))} evaluation images.", ""]
     scratch = [r["model"] for r in records if r.get("init") == "random (no ImageNet backbone)"]
-    inits = [
-        f"{r['model']} ({_fmt(r.get('n_parameters'))} parameters): {r['init']}"
-        for r in records
-        if isinstance(r.get("init"), str)
-    ]
+    inits = [f"{r['model']}: {r['init']}" for r in records if isinstance(r.get("init"), str)]
     if inits:
-        lines += ["Models: " + "; ".join(inits) + ".", ""]
+        lines += ["Initialisation: " + "; ".join(inits) + ".", ""]
     if scratch:
         lines += [f"Note: {', '.join(scratch)} {SCRATCH_NOTE}.", ""]
     has_ref = any(c.startswith("published_") for c in df.columns)
@@ -549,8 +559,9 @@ def figure3(
         ]
         for m, pr in preds.items():
             pos = np.flatnonzero(pr["sample_id"] == store["sample_id"][i])
-            if pos.size == 0:
-                raise IsslideError(f"{predictions[m]}: sample {store['sample_id'][i]} missing")
+            if pos.size == 0:  # a multi-temporal model with temporal.missing: drop
+                panels.append((m, np.full(valid.shape, np.nan), dict(cmap="gray", vmin=0, vmax=1)))
+                continue
             p = np.where(valid, pr["probabilities"][pos[0]], np.nan)
             panels.append((m, p, dict(cmap="gray", vmin=0, vmax=1)))
         for c, (title, img, kw) in enumerate(panels):

@@ -383,4 +383,32 @@ def preflight(
         check_annotation_files(config, plans, base)
     if "training" in stages:
         check_training(config, base)
+        check_temporal_plan(config, plans)
     return plans
+
+
+def check_temporal_plan(config: dict, plans: dict) -> None:
+    """With a multi-temporal model in ``training.models``: the planned interferograms must give
+    ``temporal.k`` consecutive ones at every delay (one-line error naming the key otherwise)."""
+    import pandas as pd
+
+    from .dataset.temporal import check_temporal
+    from .models import get_spec
+
+    if not any(get_spec(m).temporal for m in config["training"]["models"]):
+        return
+    rows = [
+        {"stack": name, "delay": int(p.wildcards["delay"]), "reference": p.wildcards["reference"]}
+        for name, plan in plans.items()
+        for p in plan.pairs
+    ]
+    if not rows:
+        return
+    t = config.get("temporal") or {}
+    check_temporal(
+        pd.DataFrame(rows),
+        int(t.get("k", 3)),
+        str(t.get("mode", "consecutive")),
+        config["delays"],
+        int(config["revisit_days"]),
+    )

@@ -203,7 +203,13 @@ def select_samples(
 
 
 class StoreTensors:
-    """The selected samples of a store as tensors, with batches built on ``device``."""
+    """The selected samples of a store as tensors, with batches built on ``device``.
+
+    A multi-temporal store (:func:`isslide.dataset.temporal.load_temporal`: ``coherence`` and
+    ``phase`` (N, K, H, W), each step's pixel validity ``step_valid``) gives inputs
+    (B, K, 3, H, W), each step zeroed where its own pixels are invalid; the target and the loss
+    mask are the target's ``label`` and ``valid``.
+    """
 
     def __init__(self, store: dict, indices: np.ndarray, device: torch.device, on_device: bool):
         self.device = device
@@ -220,37 +226,44 @@ class StoreTensors:
         self.phase = take("phase", torch.float32)
         self.label = take("label", torch.uint8)
         self.valid = take("valid", torch.uint8)
+        self.temporal = self.coherence.ndim == 4
+        self.step_valid = take("step_valid", torch.uint8) if self.temporal else None
+        self.steps = int(self.coherence.shape[1]) if self.temporal else 1
         self.n = len(indices)
-        self.shape = tuple(self.coherence.shape[1:])
+        self.shape = tuple(self.coherence.shape[-2:])
 
     @staticmethod
     def nbytes(store: dict, n: int) -> int:
-        h, w = store["coherence"].shape[1:]
-        return n * h * w * (4 + 4 + 1 + 1)
+        h, w = store["coherence"].shape[-2:]
+        k = store["coherence"].shape[1] if np.ndim(store["coherence"]) == 4 else 1
+        return n * h * w * (k * (4 + 4 + 1) + 1 + 1)
 
     def batch(self, idx: torch.Tensor, offsets: torch.Tensor | None, crops=None, flips=None):
-        """(inputs (B,3,H,W) float32, target (B,1,H,W) float32, valid (B,1,H,W) float32).
+        """(inputs (B,3,H,W) float32, target (B,1,H,W) float32, valid (B,1,H,W) float32);
+        inputs (B,K,3,H,W) for a multi-temporal store.
 
         ``crops``: None, or (rows, cols, size): sample b is cut to ``size`` pixels from
         (rows[b], cols[b]) before the channels are built. ``flips``: None, or one code per
-        sample in 0..7 (:func:`dihedral`), applied after the crop.
+        sample in 0..7 (:func:`dihedral`), applied after the crop. ``offsets``: (B,) or, for a
+        multi-temporal store, (B, K) phase offsets (one per step).
         """
+        tensors = [self.coherence, self.phase, self.label, self.valid]
+        if self.temporal:
+            tensors.append(self.step_valid)
         if self.on_device:
             idx = idx.to(self.device)
-            parts = [
-                t.index_select(0, idx) for t in (self.coherence, self.phase, self.label, self.valid)
-            ]
+            parts = [t.index_select(0, idx) for t in tensors]
         else:  # pinned host memory -> asynchronous copies
             parts = [
                 t.index_select(0, idx).pin_memory().to(self.device, non_blocking=True)
-                for t in (self.coherence, self.phase, self.label, self.valid)
+                for t in tensors
             ]
         if crops is not None:
             rows, cols, size = crops
             parts = [
                 torch.stack(
                     [
-                        t[b, r : r + size, c : c + size]
+                        t[b, ..., r : r + size, c : c + size]
                         for b, (r, c) in enumerate(zip(rows, cols, strict=True))
                     ]
                 )
@@ -260,8 +273,15 @@ class StoreTensors:
             parts = [
                 torch.stack([dihedral(t[b], int(k)) for b, k in enumerate(flips)]) for t in parts
             ]
-        coh, phase, label, valid = parts
+        coh, phase, label, valid = parts[:4]
         v = valid.float().unsqueeze(1)
+        if self.temporal:  # per step: (B, K, 3, H, W), zero where that step is invalid
+            sv = parts[4].float().unsqueeze(2)
+            if offsets is not None:
+                off = offsets.to(self.device, non_blocking=True)
+                phase = phase + off.view(off.shape[0], -1, 1, 1)
+            x = torch.stack((coh, torch.cos(phase), torch.sin(phase)), dim=2) * sv
+            return x, label.float().unsqueeze(1), v
         if offsets is not None:
             phase = phase + offsets.to(self.device, non_blocking=True).view(-1, 1, 1)
         x = torch.stack((coh, torch.cos(phase), torch.sin(phase)), dim=1) * v
@@ -318,7 +338,9 @@ def store_identity(store: dict, path: str) -> dict:
     """A cheap content fingerprint of a store (ids, shape, strided samples of every array)."""
     h = hashlib.sha256()
     h.update(np.ascontiguousarray(store["sample_id"]).tobytes())
-    for key in ("coherence", "phase", "label", "valid"):
+    for key in ("coherence", "phase", "label", "valid", "present"):
+        if key not in store:  # present: the per-step flags of a multi-temporal store
+            continue
         a = store[key].reshape(-1)
         h.update(np.ascontiguousarray(a[:: max(1, a.size // 4096)]).tobytes())
         h.update(str(store[key].shape).encode())
@@ -397,14 +419,22 @@ def data_on_device(mode, device: torch.device, nbytes: int) -> bool:
 # ----------------------------------------------------------------------------- loops
 
 
-def epoch_plan(settings: Settings, n: int, epoch: int, shape: tuple[int, int] | None = None):
+def epoch_plan(
+    settings: Settings,
+    n: int,
+    epoch: int,
+    shape: tuple[int, int] | None = None,
+    steps: int = 1,
+):
     """The seeded draws of one epoch (CPU tensors): the order of the ``n * crops_per_sample``
-    items (item i is sample i % n), their phase offsets (or None), crop origins (or None) and
-    symmetries of the square (codes 0..7, or None)."""
+    items (item i is sample i % n), their phase offsets (or None; (m, steps) for a
+    multi-temporal store, one per interferogram), crop origins (or None) and symmetries of the
+    square (codes 0..7, or None)."""
     g = torch.Generator().manual_seed(derive_seed(settings.seed, 1, epoch))
     m = n * settings.crops_per_sample
     perm = torch.randperm(m, generator=g) % n
-    offsets = torch.rand(m, generator=g) * (2 * math.pi) if settings.phase_offset else None
+    size = (m,) if steps == 1 else (m, steps)
+    offsets = torch.rand(size, generator=g) * (2 * math.pi) if settings.phase_offset else None
     crops = None
     c = settings.crop_size
     if c is not None and shape is not None and c < min(shape):
@@ -441,7 +471,9 @@ def learning_rate(settings: Settings, step: int, steps_per_epoch: int) -> float:
 def train_epoch(model, data: StoreTensors, opt, scaler, settings: Settings, epoch: int, desc: str):
     model.train()
     torch.manual_seed(derive_seed(settings.seed, 2, epoch))  # dropout of the FCN/DeepLab heads
-    perm, offsets, crops, flips = epoch_plan(settings, data.n, epoch, data.shape)
+    perm, offsets, crops, flips = epoch_plan(
+        settings, data.n, epoch, data.shape, getattr(data, "steps", 1)
+    )
     m = perm.numel()
     if data.on_device:  # one host-to-device copy per epoch, none per batch
         perm = perm.to(data.device)
@@ -487,7 +519,8 @@ def predict_logits(model, data: StoreTensors, batch_size: int, amp: bool = False
 
 @torch.no_grad()
 def predict_store(model, store: dict, device: torch.device, batch_size: int, amp: bool = False):
-    """Probabilities (N, H, W) float32 for every sample of ``store``, no phase offset."""
+    """Probabilities (N, H, W) float32 for every sample of ``store`` (or of a multi-temporal
+    store: of its targets), no phase offset."""
     n = len(store["sample_id"])
     idx = np.arange(n)
     on_dev = data_on_device("auto", device, StoreTensors.nbytes(store, n))
@@ -531,13 +564,41 @@ def mean_loss(model, data: StoreTensors, batch_size: int, amp: bool) -> float:
 # ----------------------------------------------------------------------------- entry point
 
 
-def _check_stores(paths: dict, motion_only: bool, eval_motion_only: bool) -> dict:
+STORE_SPLIT = {"training": "train", "validation": "val", "evaluation": "eval"}
+
+
+def open_store(path: str, split: str, temporal: dict | None = None) -> dict:
+    """The store of ``split`` (training, validation, evaluation): ``path`` itself, or with
+    ``temporal`` ({"index": temporal.csv, "stores": {stack: stack store}}) the multi-temporal
+    samples of that split (:func:`isslide.dataset.temporal.load_temporal`)."""
+    if not temporal:
+        return read_store(path, mmap=True)
+    from .dataset.temporal import load_temporal
+
+    return load_temporal(temporal["index"], STORE_SPLIT[split], dict(temporal["stores"]))
+
+
+def temporal_inputs(name: str, temporal: dict | None) -> dict | None:
+    """``temporal`` for a multi-temporal model (an error when it is missing), None otherwise."""
+    if not get_spec(name).temporal:
+        return None
+    if not temporal or not temporal.get("index") or not temporal.get("stores"):
+        raise IsslideError(
+            f"training.models: {name} is multi-temporal and needs the temporal index "
+            "(results/dataset/ready/temporal.csv) and the stacks' stores; run it from the workflow"
+        )
+    return temporal
+
+
+def _check_stores(
+    paths: dict, motion_only: bool, eval_motion_only: bool, temporal: dict | None = None
+) -> dict:
     """Open every store and check its split before anything is trained (one-line errors)."""
     out = {}
     for split, path in paths.items():
         if path is None:
             continue
-        store = read_store(path, mmap=True)
+        store = open_store(path, split, temporal)
         mo = motion_only if split != "evaluation" else eval_motion_only
         out[split] = (store, select_samples(store, mo, path, split))
     return out
@@ -557,13 +618,16 @@ def train_model(
     val_path: str | None = None,
     thresholds_path: str | None = None,
     eval_cfg: dict | None = None,
+    temporal: dict | None = None,
 ) -> dict:
     """Train ``name`` on the store ``train_path``; write ``model_path``, ``history_path`` and,
     with a validation store ``val_path``, ``thresholds_path``.
 
     ``cfg`` is config ``training``, ``eval_cfg`` config ``evaluation`` (its ``motion_only`` and
     ``n_thresholds`` choose the thresholds as evaluation scores them); ``seed`` the training
-    seed. Without ``val_path`` no threshold is chosen (the model file then holds none) and
+    seed. A multi-temporal model also needs ``temporal`` ({"index": temporal.csv, "stores":
+    {stack: results/dataset/ready/stacks/{stack}.npz}}): its samples are then the targets of
+    ``train_path``'s, ``val_path``'s and ``eval_path``'s splits with their earlier steps. Without ``val_path`` no threshold is chosen (the model file then holds none) and
     ``select_best`` must be ``last``. ``stop_after`` ends the run after that many epochs in this
     call without writing the final files (it simulates an interruption, for tests). Returns a
     summary.
@@ -571,6 +635,7 @@ def train_model(
     cfg = training_config(cfg)
     ecfg = evaluation_config(eval_cfg)
     get_spec(name)  # unknown model: error before anything else
+    temporal = temporal_inputs(name, temporal)
     if cfg["select_best"] == "val_loss" and not val_path:
         raise IsslideError("training.select_best: val_loss needs a validation store (val.npz)")
     device = resolve_device(cfg["device"])
@@ -588,10 +653,14 @@ def train_model(
         },
         cfg["motion_only"],
         bool(ecfg["motion_only"]),
+        temporal,
     )
     store, indices = opened["training"]
     settings = model_settings(name, cfg, seed, device)
-    h, w = store["coherence"].shape[1:]
+    h, w = store["coherence"].shape[-2:]
+    steps = int(store["coherence"].shape[1]) if temporal else None
+    if temporal:
+        settings.data["temporal"] = {"steps": steps}
     if settings.crop_size is not None and settings.crop_size > min(h, w):
         raise IsslideError(
             f"training.crop_size: {settings.crop_size} px is larger than the {w}x{h} px patches; "
@@ -618,7 +687,7 @@ def train_model(
 
     with deterministic(device):
         torch.manual_seed(derive_seed(settings.seed, 0))  # weight initialisation
-        model = build_model(name, cfg.get("weights"), init=True).to(device)
+        model = build_model(name, cfg.get("weights"), init=True, steps=steps).to(device)
         opt = torch.optim.Adam(model.parameters(), lr=settings.lr, betas=settings.betas)
         scaler = torch.amp.GradScaler("cuda", enabled=settings.amp)
         history: list[dict] = []
@@ -762,6 +831,7 @@ def train_model(
             "fingerprint": fp,
             "settings": json.dumps(asdict(settings), sort_keys=True),
             "n_parameters": count_parameters(model),
+            "steps": steps or 1,
             "thresholds": json.dumps(thresholds) if thresholds is not None else "",
             "state_dict": state,
         },
@@ -797,7 +867,7 @@ def load_trained(model_path: str, weights_cfg: dict | None = None):
     obj = load_checkpoint(model_path)
     if obj.get("format") != MODEL_FORMAT:
         raise IsslideError(f"{model_path}: not a trained isslide model file")
-    model = build_model(obj["model_name"], weights_cfg, init=False)
+    model = build_model(obj["model_name"], weights_cfg, init=False, steps=obj.get("steps"))
     try:
         model.load_state_dict(obj["state_dict"])
     except RuntimeError as exc:

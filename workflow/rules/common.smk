@@ -608,3 +608,34 @@ def detection_targets():
     for name in ("probability.tif", "mask.tif", "candidates.gpkg", "detection.json"):
         files += pair_paths(f"{DETECTIONS}/{PAIR}/{name}")
     return files + [f"{DETECTIONS}/{s}/candidates.gpkg" for s in sorted(PLAN)]
+
+
+# --- multi-temporal detectors (isslide.dataset.temporal, isslide.models.temporal) -----------
+
+
+def temporal_models():
+    """The configured models that read K interferograms (ModelSpec.temporal)."""
+    return [m for m in trained_models() if REGISTRY[m].temporal]
+
+
+def temporal_inputs(wildcards):
+    """Extra inputs of train/evaluate for a multi-temporal model: the temporal index and the
+    stacks' stores its steps are read from (none for the other models)."""
+    if not REGISTRY[wildcards.model].temporal:
+        return {}
+    return {
+        "temporal": f"{READY}/temporal.csv",
+        "stacks": [f"{READY}/stacks/{s}.npz" for s in sorted(PLAN)],
+    }
+
+
+def temporal_params(wildcards):
+    """What shapes a multi-temporal model's samples (nothing for the other models)."""
+    if not REGISTRY[wildcards.model].temporal:
+        return {}
+    keys = ("k", "mode", "missing")
+    return {"stacks": sorted(PLAN), **{k: config["temporal"][k] for k in keys}}
+
+
+def temporal_manifest_input(wildcards):
+    return [f"{READY}/temporal.json"] if temporal_models() else []

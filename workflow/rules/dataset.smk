@@ -1,6 +1,7 @@
 # Patch centres, the ready-to-use and raw datasets, the split and the manifest (isslide.dataset).
 # Per stack: patch_centres -> extract_patches (store + index) -> isslide_layout; raw_dataset.
-# Across stacks: assemble_dataset (train.npz, val.npz, eval.npz, index.csv) -> dataset_manifest.
+# Across stacks: assemble_dataset (train.npz, val.npz, eval.npz, index.csv) -> dataset_manifest;
+# temporal_index (temporal.csv: the multi-temporal samples, when a temporal model is trained).
 
 
 rule patch_centres:
@@ -102,6 +103,28 @@ rule assemble_dataset:
         "../scripts/assemble_dataset.py"
 
 
+rule temporal_index:
+    input:
+        index=f"{READY}/index.csv",
+    output:
+        csv=f"{READY}/temporal.csv",
+        json=f"{READY}/temporal.json",
+    log:
+        "logs/temporal_index/temporal_index.log",
+    conda:
+        "../../envs/geo.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    params:
+        temporal=config["temporal"],
+        delays=config["delays"],
+        revisit_days=config["revisit_days"],
+    script:
+        "../scripts/temporal_index.py"
+
+
 rule raw_dataset:
     input:
         unpack(raw_input),
@@ -129,6 +152,7 @@ rule dataset_manifest:
         index=f"{READY}/index.csv",
         raw=expand(f"{DATASET}/raw/{{stack}}", stack=sorted(PLAN)),
         centres=expand(f"{DATASET}/centres/{{stack}}.gpkg", stack=sorted(PLAN)),
+        temporal=temporal_manifest_input,
     output:
         json=f"{DATASET}/manifest.json",
         csv=f"{DATASET}/manifest.csv",

@@ -9,6 +9,7 @@
 
 rule train:
     input:
+        unpack(temporal_inputs),
         train="results/dataset/ready/train.npz",
         val="results/dataset/ready/val.npz",
         eval="results/dataset/ready/eval.npz",
@@ -30,12 +31,14 @@ rule train:
         runtime=2880,
     params:
         cfg=training_params,
+        temporal=temporal_params,
     script:
         "../scripts/train_model.py"
 
 
 rule evaluate:
     input:
+        unpack(temporal_inputs),
         model="results/models/{model}/model.pt",
         eval="results/dataset/ready/eval.npz",
     output:
@@ -54,6 +57,7 @@ rule evaluate:
         runtime=120,
     params:
         cfg=evaluation_params,
+        temporal=temporal_params,
     script:
         "../scripts/evaluate_model.py"
 

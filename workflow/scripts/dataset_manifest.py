@@ -12,6 +12,7 @@ def main(smk):
         smk.output.json,
         smk.output.csv,
         notes=smk.params.notes,
+        temporal=smk.input.temporal[0] if smk.input.temporal else None,
     )
 
 

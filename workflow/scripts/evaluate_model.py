@@ -4,6 +4,14 @@ from isslide.evaluate import evaluate_model
 from isslide.smk import run
 
 
+def temporal(smk):
+    """The temporal index and the stacks' stores of a multi-temporal model, else None."""
+    if not smk.params.temporal:
+        return None
+    stacks = smk.params.temporal["stacks"]
+    return {"index": smk.input.temporal, "stores": dict(zip(stacks, smk.input.stacks, strict=True))}
+
+
 def main(smk):
     evaluate_model(
         smk.input.model,
@@ -13,6 +21,7 @@ def main(smk):
         training_cfg=smk.params.cfg["training"],
         eval_cfg=smk.params.cfg["evaluation"],
         threads=smk.threads,
+        temporal=temporal(smk),
     )
 
 

@@ -4,6 +4,14 @@ from isslide.smk import run
 from isslide.train import train_model
 
 
+def temporal(smk):
+    """The temporal index and the stacks' stores of a multi-temporal model, else None."""
+    if not smk.params.temporal:
+        return None
+    stacks = smk.params.temporal["stacks"]
+    return {"index": smk.input.temporal, "stores": dict(zip(stacks, smk.input.stacks, strict=True))}
+
+
 def main(smk):
     cfg = smk.params.cfg
     train_model(
@@ -18,6 +26,7 @@ def main(smk):
         val_path=smk.input.val,
         thresholds_path=smk.output.thresholds,
         eval_cfg=cfg["evaluation"],
+        temporal=temporal(smk),
     )
 
 

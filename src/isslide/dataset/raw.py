@@ -183,9 +183,12 @@ def write_manifest(
     out_json: str,
     out_csv: str,
     notes: list[str] | None = None,
+    temporal: str | None = None,
 ) -> dict:
     """Write the dataset counts; ``notes``: what the plan dropped or noted (missing acquisitions,
-    products ignored and why, duplicates used once), kept with the counts as ``planning_notes``."""
+    products ignored and why, duplicates used once), kept with the counts as ``planning_notes``;
+    ``temporal``: the multi-temporal samples' summary (``temporal.json``), kept as ``temporal``
+    (per split: targets, complete, padded, dropped, missing steps, samples)."""
     from .centres import read_centres
 
     index = pd.read_csv(index_path, dtype={"reference": str, "secondary": str, "zone": str})
@@ -197,6 +200,9 @@ def write_manifest(
     centres = {s: read_centres(p) for s, p in centres_paths.items()}
     counts = dataset_counts(index, manifests, centres)
     counts["planning_notes"] = list(notes or [])
+    if temporal:
+        with open(temporal) as fh:
+            counts["temporal"] = json.load(fh)
     write_json(out_json, counts)
     write_csv(out_csv, counts_table(counts))
     log.info(

@@ -109,6 +109,8 @@ def best_model(folders: list[str]) -> tuple[str, float, str]:
     """The model folder with the highest F1 (validation when present); ties: first listed."""
     scored = []
     for folder in folders:
+        if _is_temporal_folder(folder):  # reads K interferograms: not for single ones
+            continue
         f1, source = model_f1(folder)
         if f1 is not None:
             scored.append((f1, -len(scored), folder, source))
@@ -120,6 +122,20 @@ def best_model(folders: list[str]) -> tuple[str, float, str]:
         )
     f1, _, folder, source = max(scored)
     return folder, f1, source
+
+
+def _is_temporal_folder(folder: str) -> bool:
+    """The folder's model (named in its thresholds.json) is a multi-temporal one."""
+    from ..models import REGISTRY
+
+    path = os.path.join(model_dir(folder), THRESHOLDS)
+    try:
+        with open(path) as fh:
+            name = json.load(fh).get("model")
+    except (OSError, ValueError, AttributeError):
+        return False
+    spec = REGISTRY.get(name) if isinstance(name, str) else None
+    return bool(spec and spec.temporal)
 
 
 def load_model(model: str, weights_cfg: dict | None = None):
@@ -140,6 +156,14 @@ def load_model(model: str, weights_cfg: dict | None = None):
         raise IsslideError(
             f"{path}: not a model of this project (format {what!r}, expected {MODEL_FORMAT!r}); "
             f"{fix}"
+        )
+    from ..models import REGISTRY
+
+    spec = REGISTRY.get(obj.get("model_name"))
+    if spec is not None and spec.temporal:
+        raise IsslideError(
+            f"{path}: {spec.name} reads {obj.get('steps', 'several')} interferograms at once and "
+            "detection runs on one; choose a single-interferogram model (detection.model)"
         )
     return load_trained(path, weights_cfg)
 

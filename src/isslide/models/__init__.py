@@ -4,6 +4,9 @@ Adding a model is one entry in :data:`REGISTRY`: a :class:`ModelSpec` with its f
 (``shallow`` or ``large``, which selects config ``training.shallow`` or ``training.large``) and
 its builder as ``"module:function"``; ``function(weights_cfg=None, init=True)`` returns a module
 that maps a batch ``(N, 3, H, W)`` (coherence, cos phase, sin phase) to logits ``(N, 1, H, W)``.
+Multi-temporal models (``temporal=True``, :mod:`isslide.models.temporal`) take
+``(N, K, 3, H, W)`` (K interferograms of one centre, config ``temporal``) and their builder also
+gets ``steps=K``.
 Builders are imported on first use, so reading the registry (the workflow does it when it
 parses the rules) does not import torch.
 """
@@ -24,14 +27,19 @@ class ModelSpec:
     description: str
     needs_weights: bool = False  # True: needs a pretrained checkpoint (training.weights.<name>)
     uses_backbone: bool = False  # True: training.weights.backbone may initialise its backbone
+    temporal: bool = False  # True: reads K interferograms (N, K, 3, H, W), config temporal
 
-    def build(self, weights_cfg: dict | None = None, init: bool = True):
+    def build(self, weights_cfg: dict | None = None, init: bool = True, steps: int | None = None):
         module, function = self.builder.split(":")
-        return getattr(import_module(module), function)(weights_cfg=weights_cfg or {}, init=init)
+        kwargs = {"steps": int(steps or 3)} if self.temporal else {}
+        return getattr(import_module(module), function)(
+            weights_cfg=weights_cfg or {}, init=init, **kwargs
+        )
 
 
 _SEG = "isslide.models.segmentation"
 _SHALLOW = "isslide.models.shallow"
+_TEMPORAL = "isslide.models.temporal"
 
 REGISTRY: dict[str, ModelSpec] = {
     s.name: s
@@ -59,6 +67,20 @@ REGISTRY: dict[str, ModelSpec] = {
         ModelSpec("unet", "shallow", f"{_SHALLOW}:unet", "shallow U-Net (widths 12/24/48)"),
         ModelSpec("resunet", "shallow", f"{_SHALLOW}:resunet", "shallow residual U-Net"),
         ModelSpec("sepunet", "shallow", f"{_SHALLOW}:sepunet", "shallow separable U-Net"),
+        ModelSpec(
+            "tunet_early",
+            "shallow",
+            f"{_TEMPORAL}:tunet_early",
+            "multi-temporal shallow U-Net, K steps stacked as channels (early fusion)",
+            temporal=True,
+        ),
+        ModelSpec(
+            "tunet_attn",
+            "shallow",
+            f"{_TEMPORAL}:tunet_attn",
+            "multi-temporal shallow U-Net, shared per-step encoder, temporal attention fusion",
+            temporal=True,
+        ),
     )
 }
 
@@ -74,10 +96,17 @@ def get_spec(name: str) -> ModelSpec:
         ) from None
 
 
-def build_model(name: str, weights_cfg: dict | None = None, init: bool = True):
+def build_model(
+    name: str, weights_cfg: dict | None = None, init: bool = True, steps: int | None = None
+):
     """The model ``name``; ``weights_cfg`` is config ``training.weights``; ``init=False`` skips
-    loading pretrained files (when a full state dict is loaded afterwards)."""
-    return get_spec(name).build(weights_cfg, init)
+    loading pretrained files (when a full state dict is loaded afterwards); ``steps``: K of a
+    multi-temporal model (ignored by the others)."""
+    return get_spec(name).build(weights_cfg, init, steps)
+
+
+def is_temporal(name: str) -> bool:
+    return get_spec(name).temporal
 
 
 def count_parameters(model) -> int:
