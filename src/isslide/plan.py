@@ -28,10 +28,6 @@ def fmt(date: dt.date) -> str:
     return date.strftime(DATE_FMT)
 
 
-def parse_date(text: str) -> dt.date:
-    return dt.datetime.strptime(text, DATE_FMT).date()
-
-
 @dataclass(frozen=True, order=True)
 class Pair:
     stack: str

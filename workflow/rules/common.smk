@@ -118,14 +118,6 @@ def stack_dates(stack):
     return [fmt(d) for d in PLAN[stack].dates]
 
 
-def log_path(rule, name):
-    return f"logs/{rule}/{name}.log"
-
-
-def bench_path(rule, name):
-    return f"benchmarks/{rule}/{name}.tsv"
-
-
 # --- simulation stage ----------------------------------------------------------------------
 
 

@@ -87,10 +87,6 @@ def _dem_coords(scene: Scene, lon, lat):
     return [(lat - tr.f) / tr.e - 0.5, (lon - tr.c) / tr.a - 0.5]
 
 
-def sample_dem_grid(scene: Scene, field, lon, lat, order: int = 1):
-    return ndimage.map_coordinates(field, _dem_coords(scene, lon, lat), order=order, mode="nearest")
-
-
 def nuisance_phase(scene: Scene, i: int) -> np.ndarray:
     """Atmospheric phase screen plus every decoy's phase anomaly of date i on the DEM grid (rad)."""
     sim = scene.sim

@@ -190,11 +190,6 @@ class Scene:
         return self._stack_draws("orbit").reshape(-1, 4)
 
     @property
-    def orbit_errors(self) -> np.ndarray:
-        """(n_dates, 4) annotated - precise orbit of ``dates``."""
-        return self._stack_draws("orbit_error").reshape(-1, 4)
-
-    @property
     def misregistration(self) -> np.ndarray:
         """(n_dates, 2) azimuth, range misregistration (pixels) of ``dates``."""
         return self._stack_draws("misregistration").reshape(-1, 2)
@@ -202,10 +197,6 @@ class Scene:
     @property
     def aps_stratified(self) -> np.ndarray:
         return self._stack_draws("aps_stratified")
-
-    @property
-    def gains(self) -> np.ndarray:
-        return self._stack_draws("gain")
 
     def precise_orbit(self, i: int) -> Orbit:
         return Orbit(*map(float, self.draws(self.dates[i])["orbit"]))
