@@ -11,9 +11,7 @@ os.environ.update(
     )
 )
 
-from snakemake.utils import validate
-
-from isslide.config import check_config
+from isslide.config import validate_config
 from isslide.errors import IsslideError
 from isslide.plan import annotation_stem as _annotation_stem
 from isslide.plan import fmt
@@ -31,12 +29,11 @@ def _fail(exc):
     sys.exit(1)
 
 
+# Validated once, against the schema shipped in the package (which fills in the defaults).
 try:
-    check_config(config, source=_configfile_name())
+    validate_config(config, source=_configfile_name())
 except IsslideError as exc:
     _fail(exc)
-
-validate(config, "../schemas/config.schema.yaml")
 
 
 # Every check that can be made before the first job (the same as `isslide check-config`).
