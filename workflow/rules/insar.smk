@@ -54,7 +54,6 @@ rule apply_orbit:
 # One gpt graph per pair instead of five rules: with snap.fuse the per-pair intermediate rules
 # (coregister ... multilook) are not defined, and terrain_correct takes the two orbit-corrected
 # acquisitions (coregister_input) and runs the fused graph (isslide.snap.chain.fused_graph).
-FUSED = BACKEND == "snap" and config["snap"]["fuse"]
 
 if not FUSED:
 

@@ -525,7 +525,7 @@ def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
     stack_cfg = params["stack"]
     start = parse_dates([params["start"]])[0]
     revisit = int(params["revisit_days"])
-    # Optional: the dates in use (params_for's annotation params carry them); the scene itself
+    # Optional: the dates in use (simulation_params' annotation params carry them); the scene itself
     # never depends on them, so adding acquisitions leaves it unchanged.
     dates = parse_dates(params.get("dates") or [])
     lat0 = float(sim["center"][1])
