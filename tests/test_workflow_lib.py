@@ -92,7 +92,7 @@ def test_targets_follow_the_plan(tiny):
     pairs = tiny.all_pairs()
     assert len(pairs) == 5
     assert len(tiny.interferogram_targets()) == 2 * len(pairs)
-    assert len(tiny.detection_targets()) == 4 * len(pairs) + 1
+    assert len(tiny.detection_targets()) == 4 * len(pairs) + 2  # + candidates, preview
     assert "results/dataset/ready/train.npz" in tiny.dataset_targets()
     assert tiny.evaluation_targets()[0] == "results/evaluation/table.csv"
     assert tiny.all_metrics() == [

@@ -17,6 +17,7 @@ MODELS = f"{RESULTS}/models"
 EVALUATION = f"{RESULTS}/evaluation"
 FIGURES = f"{EVALUATION}/figures"
 DETECTIONS = f"{RESULTS}/detections"
+REPORT = f"{RESULTS}/report"  # figures gathered for the Snakemake report
 LOGS = "logs"
 BENCHMARKS = "benchmarks"
 

@@ -25,12 +25,15 @@ from .layout import (
     MODELS,
     PAIR,
     READY,
+    REPORT,
     SHAPEFILE_PARTS,
     SYNTH,
     TRUTH,
     WORK,
 )
 from .plan import expected_dates, fmt
+
+REALISM_FIGURES = ("realism", "layover_blocks")
 
 
 def canonical(obj):
@@ -445,6 +448,20 @@ class Workflow:
     def stack_detection_input(self, stack: str) -> list[str]:
         return self.stack_pair_paths(stack, f"{WORK}/detections/{PAIR}.gpkg")
 
+    def preview_pairs(self, stack: str) -> list[str]:
+        """The interferograms a stack's detection preview shows (the first few of the plan)."""
+        from .detect.preview import MAX_PAIRS
+
+        return [PAIR.format(**p.wildcards) for p in self.plan[stack].pairs[:MAX_PAIRS]]
+
+    def detection_preview_input(self, stack: str) -> dict:
+        names = self.preview_pairs(stack)
+        return {
+            "phase": [f"{IFG}/{n}/phase.tif" for n in names],
+            "probability": [f"{DETECTIONS}/{n}/probability.tif" for n in names],
+            "candidates": f"{DETECTIONS}/{stack}/candidates.gpkg",
+        }
+
     def detection_targets(self) -> list[str]:
         """Every interferogram's detection folder and each stack's candidates (when a model is
         available: detection.model is a folder, or training.models is not empty)."""
@@ -453,4 +470,15 @@ class Workflow:
         files: list[str] = []
         for name in ("probability.tif", "mask.tif", "candidates.gpkg", "detection.json"):
             files += self.pair_paths(f"{DETECTIONS}/{PAIR}/{name}")
-        return files + [f"{DETECTIONS}/{s}/candidates.gpkg" for s in sorted(self.plan)]
+        for s in sorted(self.plan):
+            files += [f"{DETECTIONS}/{s}/candidates.gpkg", f"{DETECTIONS}/{s}/preview.png"]
+        return files
+
+    # -- report -----------------------------------------------------------------------------------
+    def report_targets(self) -> list[str]:
+        """The realism figures of the simulated world (docs/figures/, made by
+        benchmarks/bench_realism.py), where they exist and a stack is simulated."""
+        if not self.simulated:
+            return []
+        names = [n for n in REALISM_FIGURES if os.path.exists(f"docs/figures/{n}.png")]
+        return [f"{REPORT}/realism/{n}.png" for n in names]

@@ -91,6 +91,10 @@ def detection_targets():
     return W.detection_targets()
 
 
+def report_targets():
+    return W.report_targets()
+
+
 def trained_models():
     return W.trained_models()
 
@@ -271,3 +275,11 @@ def detection_gpu(wildcards):
 
 def stack_detection_input(wildcards):
     return W.stack_detection_input(wildcards.stack)
+
+
+def detection_preview_input(wildcards):
+    return W.detection_preview_input(wildcards.stack)
+
+
+def preview_pairs(wildcards):
+    return W.preview_pairs(wildcards.stack)

@@ -130,7 +130,12 @@ rule dataset_manifest:
         centres=expand(f"{DATASET}/centres/{{stack}}.gpkg", stack=sorted(PLAN)),
     output:
         json=f"{DATASET}/manifest.json",
-        csv=f"{DATASET}/manifest.csv",
+        csv=report(
+            f"{DATASET}/manifest.csv",
+            caption="../report/manifest.rst",
+            category="Dataset",
+            labels={"table": "manifest"},
+        ),
     log:
         "logs/dataset_manifest/dataset_manifest.log",
     conda:
