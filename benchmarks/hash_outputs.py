@@ -12,8 +12,10 @@ checkout's ``src`` on ``PYTHONPATH``, then hashes ``results/`` and ``resources/s
 
 One sha256 per file, over its content with what is legitimately not deterministic taken out:
 
-* CSV and JSON: the wall-clock fields ``seconds`` and ``samples_per_s`` (training history,
-  ``detection.json``) are dropped; JSON is hashed with sorted keys;
+* CSV and JSON: the wall-clock fields ``seconds``, ``samples_per_s`` and ``mpx_per_s``
+  (training history, ``detection.json``) are dropped; in JSON strings the run folder's absolute
+  path is replaced by ``<RUN>`` (``detection.json`` names its inputs by absolute path), and JSON
+  is hashed with sorted keys;
 * GeoTIFF: pixels, dtype, CRS, transform, nodata and tags (not the file bytes);
 * GeoPackage: every layer's attributes and geometries as WKB, in file order (a GeoPackage
   stores its creation and update timestamps);
@@ -41,9 +43,12 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-WALL_CLOCK = {"seconds", "samples_per_s"}
+WALL_CLOCK = {"seconds", "samples_per_s", "mpx_per_s"}
 ROOTS = ("results", "resources/synthetic")
 _SKIP = ("results/", "resources/synthetic/", "logs/", ".snakemake/", ".git/")
+
+
+_RUN = {"root": ""}  # the run folder being hashed
 
 
 def _strip(obj):
@@ -51,6 +56,8 @@ def _strip(obj):
         return {k: _strip(v) for k, v in obj.items() if k not in WALL_CLOCK}
     if isinstance(obj, list | tuple):
         return [_strip(v) for v in obj]
+    if isinstance(obj, str) and _RUN["root"]:
+        return obj.replace(_RUN["root"], "<RUN>")
     return obj
 
 
@@ -140,6 +147,7 @@ def file_hash(path: Path) -> str:
 
 
 def hash_dir(work: Path) -> dict[str, str]:
+    _RUN["root"] = str(Path(work).resolve())
     out = {}
     for root in ROOTS:
         base = work / root
