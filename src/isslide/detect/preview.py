@@ -52,9 +52,11 @@ def write_preview(pairs: list[dict], candidates: str, out: str, max_pairs: int =
                 (frame["reference"].astype(str) == ref) & (frame["secondary"].astype(str) == sec)
             ]
             if len(mine):
-                mine.boundary.plot(ax=row[1], color="cyan", linewidth=0.8)
+                mine.boundary.plot(ax=row[1], color="cyan", linewidth=0.5)
         for ax in row:
             ax.tick_params(labelsize=7)
+            ax.set_xlabel("longitude (deg)", fontsize=7)
+            ax.set_ylabel("latitude (deg)", fontsize=7)
     more = len(pairs) - len(shown)
     if more > 0:
         fig.suptitle(f"first {len(shown)} of {len(pairs)} interferograms", fontsize=10)
