@@ -12,7 +12,7 @@ import pytest
 import yaml
 from test_foundation import product_names
 
-from isslide.config import deep_update, fill_section, load_config, schema_default
+from isslide.config import deep_update, fill_section, load_config, load_schema, schema_default
 from isslide.errors import IsslideError
 from isslide.insar import BACKENDS, STEPS, get_backend
 from isslide.plan import plan_stacks
@@ -139,6 +139,7 @@ def test_every_backend_runs_every_step_it_declares():
     for name, entry in BACKENDS.items():
         module = importlib.import_module(entry.module)
         assert set(STEPS) <= set(module.STEP_FUNCTIONS), name
+    assert load_schema()["properties"]["backend"]["enum"] == list(BACKENDS)
     with pytest.raises(IsslideError, match="backend: unknown backend 'gamma'"):
         get_backend("gamma")
 
