@@ -32,9 +32,9 @@ from affine import Affine
 from rasterio.warp import Resampling, reproject, transform_bounds
 
 from .config import schema_default
-from .dataset.io import WGS84, write_raster
 from .detect.rasters import read_pair
 from .errors import IsslideError
+from .files import WGS84, write_raster
 from .geometry import output_grid
 from .plan import DATE_FMT, Pair, StackPlan
 

@@ -29,7 +29,8 @@ import shapely
 from rasterio.features import rasterize
 from shapely.geometry import box
 
-from .dataset.io import (
+from .errors import IsslideError
+from .files import (
     WGS84,
     Grid,
     check_same_grid,
@@ -39,7 +40,6 @@ from .dataset.io import (
     unreadable_raster,
     write_raster,
 )
-from .errors import IsslideError
 from .inputs import check_shapefile, variant_hint
 
 log = logging.getLogger("isslide.labels")

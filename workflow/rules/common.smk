@@ -14,7 +14,17 @@ os.environ.update(
 
 from isslide.config import validate_config
 from isslide.errors import IsslideError
-from isslide.layout import DATASET, DETECTIONS, LABELS, PAIR, READY, WORK
+from isslide.layout import (
+    DATASET,
+    DETECTIONS,
+    IFG,
+    LABELS,
+    PAIR,
+    READY,
+    REPORT,
+    SYNTH,
+    WORK,
+)
 from isslide.models import REGISTRY
 from isslide.preflight import preflight, stages_from_command_line
 from isslide.workflow import Workflow

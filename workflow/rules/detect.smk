@@ -11,7 +11,7 @@ rule detection_model:
     input:
         unpack(detection_model_input),
     output:
-        choice="results/detections/model.json",
+        choice=f"{DETECTIONS}/model.json",
     log:
         "logs/detection_model/model.log",
     conda:

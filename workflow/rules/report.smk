@@ -8,7 +8,7 @@ rule realism_figure:
         "docs/figures/{name}.png",
     output:
         report(
-            "results/report/realism/{name}.png",
+            f"{REPORT}/realism/{{name}}.png",
             caption="../report/realism.rst",
             category="Simulated world",
             labels={"figure": "{name}"},

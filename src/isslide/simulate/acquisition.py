@@ -37,11 +37,11 @@ import math
 import numpy as np
 from scipy import ndimage
 
+from ..files import write_bands, write_json
 from ..geometry import Orbit
 from . import areas as A
 from . import decoys as D
 from .fields import complex_normal, power_law_field, rng
-from .io import write_json, write_raster
 from .scene import Scene
 from .terrain import M_PER_DEG, expand, gradients, grid
 
@@ -341,8 +341,8 @@ def write_acquisition(scene: Scene, date, slc_path, meta_path) -> dict:
             100 * sat,
         )
     meta["truth"]["saturated_fraction"] = sat
-    write_raster(slc_path, dn, tags={"FORMAT": SLC_FORMAT, "DATE": meta["date"], "BANDS": "I,Q"})
-    write_json(meta_path, meta)
+    write_bands(slc_path, dn, tags={"FORMAT": SLC_FORMAT, "DATE": meta["date"], "BANDS": "I,Q"})
+    write_json(meta_path, meta, indent=1)
     return meta
 
 

@@ -22,12 +22,13 @@ from affine import Affine
 from scipy import ndimage
 
 from ..errors import IsslideError
+from ..files import write_bands, write_json, write_npz, write_vector
 from ..geometry import Orbit, SarGeometry, layover_shadow
 from . import areas as A
 from . import decoys as D
 from . import footprint as F
 from .fields import rng
-from .io import write_json, write_npz, write_raster, write_vector
+from .grid import OutputGrid
 from .terrain import (
     COVER,
     DISTURBED,
@@ -957,14 +958,14 @@ def decoys_frame(scene: Scene) -> gpd.GeoDataFrame:
 
 
 def write_scene(scene: Scene, outputs: dict, spacing_deg: float | None = None) -> None:
-    write_raster(
+    write_bands(
         outputs["dem"],
         np.asarray(scene.dem, np.float32),
         transform=scene.dem_transform,
         nodata=DEM_NODATA,
         tags={"UNITS": "metre", "SOURCE": str(scene.sim["dem"] or "procedural relief")},
     )
-    write_json(outputs["geometry"], scene.geometry.to_dict())
+    write_json(outputs["geometry"], scene.geometry.to_dict(), indent=1)
     frame = areas_frame(scene)
     write_vector(
         outputs["areas"],
@@ -974,10 +975,8 @@ def write_scene(scene: Scene, outputs: dict, spacing_deg: float | None = None) -
         append_layers=[("decoys", decoys_frame(scene))],
     )
     if outputs.get("layover_shadow") and spacing_deg:
-        from .truth import OutputGrid
-
         og = OutputGrid(scene, spacing_deg)
-        write_raster(
+        write_bands(
             outputs["layover_shadow"], og.layover_shadow, transform=og.transform, nodata=255
         )
     scene.save(outputs["scene"])
