@@ -8,11 +8,15 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/insar.smk"
 include: "workflow/rules/interferograms.smk"
 include: "workflow/rules/detect.smk"
+include: "workflow/rules/report.smk"
 
 
 # detection.only: interferograms and detection with a model from another run; the rules that
@@ -31,3 +35,4 @@ rule all:
         [] if config["detection"]["only"] else dataset_targets(),
         [] if config["detection"]["only"] else evaluation_targets(),
         detection_targets(),
+        report_targets(),

@@ -71,13 +71,13 @@ def simulate(cfg, root: Path, stack: str):
     """Scene, acquisitions and truth of the 12-day pairs (library entries, as the rules)."""
     from isslide.plan import plan_stacks
     from isslide.simulate import (
-        params_for,
         simulate_acquisition,
         simulate_annotations,
         simulate_scene,
     )
+    from isslide.workflow import simulation_params
 
-    p = params_for(cfg, stack)
+    p = simulation_params(cfg, stack)
     st = root / "stack"
     outs = {
         "dem": st / "dem.tif",

@@ -24,8 +24,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from isslide.config import load_config  # noqa: E402
-from isslide.simulate import build_scene, params_for, simulate_slc  # noqa: E402
+from isslide.simulate import build_scene, simulate_slc  # noqa: E402
 from isslide.simulate.acquisition import GroundGrid, to_digital_numbers  # noqa: E402
+from isslide.workflow import simulation_params  # noqa: E402
 
 
 def run(size_km: float, areas: int) -> dict:
@@ -33,7 +34,7 @@ def run(size_km: float, areas: int) -> dict:
         "simulation": {"dem": None, "size_km": [size_km, size_km], "areas": {"count": areas}},
     }
     cfg = load_config(REPO / "tests/configs/tiny.yaml", overrides=overrides)
-    params = params_for(cfg, "tiny")  # the tiny stack's zones lie inside any scene >= 3 km
+    params = simulation_params(cfg, "tiny")  # the tiny stack's zones lie inside any scene >= 3 km
     t0 = time.perf_counter()
     scene = build_scene(params, "tiny")
     t_scene = time.perf_counter() - t0

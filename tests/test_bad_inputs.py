@@ -723,10 +723,9 @@ def umask(mask: int):
 def test_atomic_writers_follow_the_umask(tmp_path):
     from affine import Affine
 
-    from isslide.dataset import io as dio
+    from isslide import files as dio
     from isslide.dataset import store
     from isslide.evaluate import atomic_text
-    from isslide.simulate import io as sio
     from isslide.train import atomic_write_bytes
 
     arrays = {
@@ -750,7 +749,9 @@ def test_atomic_writers_follow_the_umask(tmp_path):
                 w.put(0, **arrays)
             atomic_write_bytes(str(d / "model.pt"), b"x")
             atomic_text(str(d / "table.csv"), "a\n")
-            sio.write_json(str(d / "sim.json"), {})
+            dio.write_json(str(d / "sim.json"), {}, indent=1)
+            dio.write_npz(str(d / "sim.npz"), a=np.zeros(2))
+            dio.write_bands(str(d / "slc.tif"), np.zeros((2, 3, 3), np.int16))
         for p in d.rglob("*"):
             expect = (0o777 & ~mask) if p.is_dir() else want
             assert p.stat().st_mode & 0o777 == expect, (p.name, oct(p.stat().st_mode))

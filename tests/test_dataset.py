@@ -15,7 +15,6 @@ from rasterio.windows import Window
 from shapely.affinity import translate
 
 from isslide.dataset.centres import area_maxima, compute_centres, read_centres, write_centres
-from isslide.dataset.io import WGS84, apply
 from isslide.dataset.isslide import (
     GeoTiffTemplate,
     import_isslide,
@@ -35,6 +34,7 @@ from isslide.dataset.split import (
 from isslide.dataset.store import StoreWriter, decoy_kinds, read_store
 from isslide.dataset.synthetic import make_pairs, make_stack
 from isslide.errors import IsslideError
+from isslide.files import WGS84, apply
 from isslide.labels import rasterize_labels
 
 SIZE = 32
@@ -404,7 +404,7 @@ def test_truth_and_decoy_members(built, tmp_path):
             ("decoys", decoys, 255, {"DECOY_KINDS": json.dumps({"1": "spot", "2": "blob"})}),
         ):
             paths[name] = str(base) + f"_{name}.tif"
-            from isslide.dataset.io import write_raster
+            from isslide.files import write_raster
 
             write_raster(paths[name], array, transform, WGS84, nodata, tags=tags)
         pairs.append({**p, **paths})

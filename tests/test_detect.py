@@ -18,7 +18,6 @@ from rasterio.crs import CRS
 from shapely.geometry import box
 
 from isslide.cli import main
-from isslide.dataset.io import write_raster
 from isslide.detect import (
     best_model,
     find_candidates,
@@ -30,6 +29,7 @@ from isslide.detect import (
 from isslide.detect.infer import window_starts
 from isslide.detect.models import load_model
 from isslide.errors import IsslideError
+from isslide.files import write_raster
 
 REAL = "resources/real/s1_ifg_20230904_20230916"
 GRID = Affine(1.315e-4, 0, 6.0, 0, -1.315e-4, 45.0)

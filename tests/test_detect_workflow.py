@@ -18,7 +18,7 @@ from affine import Affine
 from detect_utils import bubble_scene
 from workflow_utils import INSAR, copy_repo, job_counts, snakemake
 
-from isslide.dataset.io import write_raster
+from isslide.files import write_raster
 from isslide.labels import read_annotations, read_phenomena
 
 pytestmark = pytest.mark.workflow

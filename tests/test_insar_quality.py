@@ -24,11 +24,11 @@ from test_insar_steps import run_chain
 from isslide.config import fill_defaults
 from isslide.simulate import (
     Scene,
-    params_for,
     simulate_acquisition,
     simulate_scene,
     write_pair_truth,
 )
+from isslide.workflow import simulation_params
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -52,7 +52,7 @@ def simulate_pair(root: Path, seed: int, size_km: float = 3.0, atmosphere: bool 
         }
         cfg["simulation"]["decoys"] = {"ramps_per_date": 0.0, "steps_per_date": 0.0}
     cfg = fill_defaults(cfg)
-    params = params_for(cfg, "tiny")
+    params = simulation_params(cfg, "tiny")
     outputs = {
         "dem": root / "dem.tif",
         "geometry": root / "geometry.json",

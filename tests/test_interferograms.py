@@ -10,8 +10,8 @@ from affine import Affine
 from pyproj import Transformer
 
 from isslide.config import fill_defaults
-from isslide.dataset.io import write_raster
 from isslide.errors import IsslideError
+from isslide.files import write_raster
 from isslide.interferograms import import_interferogram, stack_grid
 from isslide.plan import plan_stacks
 

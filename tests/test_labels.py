@@ -13,8 +13,8 @@ import rasterio
 from affine import Affine
 from shapely.geometry import Polygon, box
 
-from isslide.dataset.io import WGS84, apply, write_raster
 from isslide.errors import IsslideError
+from isslide.files import WGS84, apply, write_raster
 from isslide.labels import (
     INVALID,
     TAG,

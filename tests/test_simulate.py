@@ -20,7 +20,6 @@ from isslide.simulate import (
     OutputGrid,
     Scene,
     build_scene,
-    params_for,
     simulate_acquisition,
     simulate_annotations,
     simulate_scene,
@@ -29,6 +28,7 @@ from isslide.simulate import (
 from isslide.simulate.acquisition import calibration_lut
 from isslide.simulate.areas import single_lobes
 from isslide.simulate.terrain import M_PER_DEG
+from isslide.workflow import simulation_params
 
 TINY = "tests/configs/tiny.yaml"
 DEM = "resources/dem/srtm3_N44W072_white_mountains.tif"
@@ -52,7 +52,7 @@ QUIET = {
 def params(repo, simulation=None, **top):
     overrides = {"simulation": simulation or {}, **top}
     cfg = load_config(repo / TINY, overrides=overrides)
-    return params_for(cfg, "tiny")
+    return simulation_params(cfg, "tiny")
 
 
 def quiet(repo, **sim):
@@ -371,7 +371,7 @@ def tiny_stack(tmp_path_factory, repo):
     """The tiny config's stack written through the three Snakemake entries."""
     out = tmp_path_factory.mktemp("tiny")
     cfg = load_config(repo / TINY)
-    p = params_for(cfg, "tiny")
+    p = simulation_params(cfg, "tiny")
     scene_out = {
         "dem": out / "dem.tif",
         "geometry": out / "geometry.json",
@@ -609,7 +609,7 @@ def test_adding_a_later_date_leaves_every_existing_output_bit_identical(repo, tm
         cfg = load_config(repo / TINY, overrides={"simulation": sim, "dates": {"end": end}})
         cfg["stacks"]["tiny"]["zones"] = {}
         pairs = plan_stacks(cfg)["tiny"].pairs
-        ps = {rule: params_for(cfg, "tiny", rule) for rule in ("scene", "acquisition", None)}
+        ps = {rule: simulation_params(cfg, "tiny", rule) for rule in ("scene", "acquisition", None)}
         write_stack(ps["scene"], ps["acquisition"], ps[None], tmp_path / end, pairs)
         runs[end] = (ps, pairs)
     old, new = (tmp_path / e for e in runs)

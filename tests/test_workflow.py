@@ -347,3 +347,25 @@ def test_e2e_empty_validation_split_stops_before_training(tiny_run, tmp_path):
     assert "dataset.val_fraction" in line and "dates.end" in line
     assert not list((copy / "results").rglob("model.pt"))
     assert not (copy / "results/evaluation/table.csv").exists()
+
+
+def test_e2e_report_builds(tiny_run):
+    """``snakemake --report`` after the run: every report() output, with its caption."""
+    work, _ = tiny_run
+    snakemake(
+        "--cores", "1", "--configfile", "tests/configs/tiny.yaml", "--report", "report.html",
+        cwd=work,
+    )  # fmt: skip
+    html = (work / "report.html").read_text(errors="replace")
+    for name in (
+        "table.csv",
+        "figure3.png",
+        "training_curves.png",
+        "pr_curves.png",
+        "manifest.csv",
+        "preview.png",
+        "realism.png",
+    ):
+        assert name in html, name
+    assert (work / "results/detections/tiny/preview.png").stat().st_size > 0
+    assert "Table I of this run" in html  # a caption from workflow/report/

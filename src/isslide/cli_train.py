@@ -43,10 +43,11 @@ def temporal_stores(model: str, store: str) -> dict | None:
 
 def cmd_train(args) -> int:
     from .train import train_model
+    from .workflow import training_seed
 
     cfg = load_config(args.configfile)
     training = cfg["training"]
-    seed = cfg["seed"] if training["seed"] is None else training["seed"]
+    seed = training_seed(cfg)
     out = os.path.join(args.out, args.model)
     summary = train_model(
         args.model,

@@ -1,16 +1,20 @@
-"""Configuration: validation against the workflow's JSON schema, with one-line errors.
+"""Configuration: validation against the JSON schema, with one-line errors.
 
-The Snakefile calls :func:`check_config` (clear message naming the key and the expected value)
-before Snakemake's own ``validate()`` fills in the defaults; the CLI uses :func:`load_config`,
-which does both.
+The schema (``isslide/data/config.schema.yaml``, shipped inside the package and found through
+:mod:`importlib.resources`, never through the checkout's layout) is the only place of every key,
+its type and its default. The workflow calls :func:`validate_config` once (clear message naming
+the key and the expected value, then the defaults filled in place); the CLI uses
+:func:`load_config`, which does the same on a file. Library code that takes a partial section
+fills it with :func:`fill_section` and :func:`schema_default` instead of repeating a default.
 """
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 import os
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
 import jsonschema
@@ -18,13 +22,38 @@ import yaml
 
 from .errors import IsslideError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA_PATH = str(resources.files("isslide").joinpath("data", "config.schema.yaml"))
+
+
+@functools.cache
+def _schema(path: str) -> dict:
+    with open(path) as fh:
+        return yaml.safe_load(fh)
 
 
 def load_schema(path: str | os.PathLike | None = None) -> dict:
-    with open(path or SCHEMA_PATH) as fh:
-        return yaml.safe_load(fh)
+    """The config schema (a copy: callers may change it)."""
+    return copy.deepcopy(_schema(str(path or SCHEMA_PATH)))
+
+
+def schema_default(*keys: str):
+    """The schema's default of one key, e.g. ``schema_default("labels", "all_touched")``."""
+    node = _schema(SCHEMA_PATH)
+    for key in keys:
+        node = node["properties"][key]
+    return copy.deepcopy(node["default"])
+
+
+def fill_section(name: str, value: dict | None) -> dict:
+    """A (possibly partial) top-level section, e.g. ``snap``, with the schema's defaults."""
+    return fill_defaults({name: value or {}})[name]
+
+
+def validate_config(config: dict, source: str = "config") -> dict:
+    """Check ``config`` (one-line :class:`IsslideError`) and fill in the defaults, in place."""
+    check_config(config, source=source)
+    config.update(fill_defaults(config))
+    return config
 
 
 def _where(path) -> str:
@@ -68,7 +97,7 @@ def _describe(error: jsonschema.ValidationError) -> str:
 
 def check_config(config: dict, source: str = "config", schema: dict | None = None) -> None:
     """Raise IsslideError with one line naming the first offending key, or return None."""
-    schema = schema or load_schema()
+    schema = schema or _schema(SCHEMA_PATH)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(
         validator.iter_errors(config), key=lambda e: (len(e.absolute_path), str(e.absolute_path))
@@ -80,8 +109,8 @@ def check_config(config: dict, source: str = "config", schema: dict | None = Non
 
 
 def _check_semantics(config: dict, source: str) -> None:
-    revisit = config.get("revisit_days", 6)
-    for d in config.get("delays", [6, 12, 18]):
+    revisit = config.get("revisit_days", schema_default("revisit_days"))
+    for d in config.get("delays", schema_default("delays")):
         if d % revisit:
             raise IsslideError(
                 f"{source}: delays: {d} days is not a multiple of revisit_days ({revisit}); "
@@ -108,7 +137,7 @@ def _check_semantics(config: dict, source: str) -> None:
 
 def fill_defaults(config: dict, schema: dict | None = None) -> dict:
     """Return a copy of ``config`` with the schema's defaults filled in (recursively)."""
-    schema = schema or load_schema()
+    schema = schema or _schema(SCHEMA_PATH)
     out = copy.deepcopy(config)
 
     def fill(instance: Any, sub: dict) -> None:

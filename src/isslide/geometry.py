@@ -136,9 +136,6 @@ class SarGeometry:
         _, x = self.along_cross(lon, lat)
         return np.arctan2(x - self.x_sat, self.altitude - np.asarray(height))
 
-    def range_to_phase(self, slant_range):
-        return -4.0 * math.pi / self.wavelength * np.asarray(slant_range)
-
     # -- serialisation -------------------------------------------------------------------
     def to_dict(self) -> dict:
         return asdict(self)

@@ -31,9 +31,10 @@ import rasterio
 from affine import Affine
 from rasterio.warp import Resampling, reproject, transform_bounds
 
-from .dataset.io import WGS84, write_raster
+from .config import schema_default
 from .detect.rasters import read_pair
 from .errors import IsslideError
+from .files import WGS84, write_raster
 from .geometry import output_grid
 from .plan import DATE_FMT, Pair, StackPlan
 
@@ -127,7 +128,7 @@ def plan_interferogram_stack(name: str, stack: dict, config: dict, base: str = "
         )
     start = dt.date.fromisoformat(config["dates"]["start"])
     end = dt.date.fromisoformat(config["dates"]["end"])
-    delays = set(config.get("delays", [6, 12, 18]))
+    delays = set(config.get("delays", schema_default("delays")))
     pairs, ignored = [], []
     for (ref_s, sec_s), path in found.items():
         ref, sec = _date(ref_s, path), _date(sec_s, path)

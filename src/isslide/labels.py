@@ -29,7 +29,8 @@ import shapely
 from rasterio.features import rasterize
 from shapely.geometry import box
 
-from .dataset.io import (
+from .errors import IsslideError
+from .files import (
     WGS84,
     Grid,
     check_same_grid,
@@ -39,7 +40,6 @@ from .dataset.io import (
     unreadable_raster,
     write_raster,
 )
-from .errors import IsslideError
 from .inputs import check_shapefile, variant_hint
 
 log = logging.getLogger("isslide.labels")
@@ -332,9 +332,9 @@ def invalid_mask(layover_path: str, coherence_path: str) -> tuple[np.ndarray, Gr
 
 def default_all_touched() -> bool:
     """``labels.all_touched`` as the config schema states it (the one place of that default)."""
-    from .config import load_schema
+    from .config import schema_default
 
-    return bool(load_schema()["properties"]["labels"]["properties"]["all_touched"]["default"])
+    return bool(schema_default("labels", "all_touched"))
 
 
 def burn(annotations: gpd.GeoDataFrame, grid: Grid, all_touched: bool) -> np.ndarray:

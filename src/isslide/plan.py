@@ -18,6 +18,7 @@ import datetime as dt
 import os
 from dataclasses import dataclass, field
 
+from .config import schema_default
 from .errors import IsslideError
 from .sentinel1 import Product, find_products, group_slices
 
@@ -26,10 +27,6 @@ DATE_FMT = "%Y%m%d"
 
 def fmt(date: dt.date) -> str:
     return date.strftime(DATE_FMT)
-
-
-def parse_date(text: str) -> dt.date:
-    return dt.datetime.strptime(text, DATE_FMT).date()
 
 
 @dataclass(frozen=True, order=True)
@@ -105,7 +102,7 @@ def annotation_path(directory, stack, delay, reference, secondary, extension) ->
 def expected_dates(config: dict) -> list[dt.date]:
     start = dt.date.fromisoformat(config["dates"]["start"])
     end = dt.date.fromisoformat(config["dates"]["end"])
-    step = dt.timedelta(days=config.get("revisit_days", 6))
+    step = dt.timedelta(days=config.get("revisit_days", schema_default("revisit_days")))
     out, d = [], start
     while d <= end:
         out.append(d)
@@ -246,7 +243,7 @@ def _no_pair_message(sp: StackPlan, delays: list[int]) -> str:
 def plan_stacks(config: dict, base: str = ".") -> dict[str, StackPlan]:
     """The full acquisition and pair plan of a (validated, defaults-filled) config."""
     expected = expected_dates(config)
-    delays = config.get("delays", [6, 12, 18])
+    delays = config.get("delays", schema_default("delays"))
     plans = {}
     for name, stack in config["stacks"].items():
         if stack.get("source") == "interferograms":  # made elsewhere: isslide.interferograms

@@ -1,6 +1,6 @@
 """Training of the detectors on the ready-to-use store, the ISSLIDE paper's protocol by default.
 
-Protocol (config ``training``, all keys in workflow/schemas/config.schema.yaml):
+Protocol (config ``training``, all keys in src/isslide/data/config.schema.yaml):
 
 * inputs: three channels, coherence, cos(phase + a) and sin(phase + a), with a random phase offset
   ``a`` in [0, 2 pi) drawn per training sample and epoch (``phase_offset``; none at evaluation);

@@ -1,4 +1,5 @@
-# Shared helpers: config validation, the acquisition/pair plan, path builders, input functions.
+# Shared: the validated config, the plan, and one-line input/param functions. What each rule
+# gets is computed by the library (isslide.workflow.Workflow, tested without Snakemake).
 import os
 import sys
 
@@ -11,13 +12,22 @@ os.environ.update(
     )
 )
 
-from snakemake.utils import validate
-
-from isslide.config import check_config
+from isslide.config import validate_config
 from isslide.errors import IsslideError
-from isslide.plan import annotation_stem as _annotation_stem
-from isslide.plan import fmt
+from isslide.layout import (
+    DATASET,
+    DETECTIONS,
+    IFG,
+    LABELS,
+    PAIR,
+    READY,
+    REPORT,
+    SYNTH,
+    WORK,
+)
+from isslide.models import REGISTRY
 from isslide.preflight import preflight, stages_from_command_line
+from isslide.workflow import Workflow
 
 
 def _configfile_name():
@@ -31,19 +41,14 @@ def _fail(exc):
     sys.exit(1)
 
 
+# Validated once, against the schema shipped in the package (which fills in the defaults), then
+# every check that can be made before the first job (the same as `isslide check-config`).
 try:
-    check_config(config, source=_configfile_name())
-except IsslideError as exc:
-    _fail(exc)
-
-validate(config, "../schemas/config.schema.yaml")
-
-
-# Every check that can be made before the first job (the same as `isslide check-config`).
-try:
+    validate_config(config, source=_configfile_name())
     PLAN = preflight(
         config, base=os.getcwd(), stages=stages_from_command_line(sys.argv)
     )
+    W = Workflow(config, PLAN)
 except IsslideError as exc:
     _fail(exc)
 
@@ -51,36 +56,24 @@ for _stack in PLAN.values():
     for _line in _stack.report():
         logger.warning(f"isslide: {_line}")
 
-BACKEND = config["backend"]
+# A backend's planning check (SNAP: ask gpt what it is, refuse a disagreeing snap.version), once,
+# before any job; skipped when Snakemake re-parses this file inside a job.
+if W.backend.planning_check and workflow.is_main_process:
+    try:
+        _check = W.backend.planning_check(config)
+    except IsslideError as exc:
+        _fail(exc)
+    W.snap_install = _check.params
+    if _check.summary:
+        logger.info(f"isslide: {_check.summary}")
+    for _line in _check.warnings:
+        logger.warning(f"isslide: {_line}")
 
-# SNAP: ask gpt what it is (gpt --diag) once, before any job; refuse a disagreeing snap.version.
-# Skipped when Snakemake re-parses this file inside a job (the job asks gpt itself).
-SNAP_INSTALL = None
-SNAP_STEPS = ()
-if BACKEND == "snap":
-    from isslide.snap.chain import recipe_steps
-    from isslide.snap.install import planning_check
-
-    SNAP_STEPS = recipe_steps(config["snap"]["recipe"])
-    if workflow.is_main_process:
-        try:
-            _snap = planning_check(config)
-        except IsslideError as exc:
-            _fail(exc)
-        SNAP_INSTALL = _snap.params
-        if _snap.summary:
-            logger.info(f"isslide: {_snap.summary}")
-        for _line in _snap.warnings:
-            logger.warning(f"isslide: {_line}")
-SIMULATED = sorted(n for n, s in PLAN.items() if s.source == "simulated")
-# A regex no stack name can match, so rules for simulated stacks never claim real data.
-SIMULATED_RE = "|".join(SIMULATED) if SIMULATED else "(?!)"
-INSAR_ENV = "../../envs/snap.yaml" if BACKEND == "snap" else "../../envs/geo.yaml"
-ANNOTATIONS = config["annotations"]["directory"]
-ANNOTATION_EXT = config["annotations"]["extension"]
-SYNTH = "resources/synthetic"
-WORK = "results/work"
-IFG = "results/interferograms"
+INSAR_ENV = W.insar_env
+FUSED = W.fused
+TOPO_IN_INTERFEROGRAM = W.topo_in_interferogram
+SIMULATED_RE = W.regex(W.simulated)
+IMPORTED_RE = W.regex(W.imported)
 
 
 wildcard_constraints:
@@ -89,238 +82,117 @@ wildcard_constraints:
     date=r"\d{8}",
     reference=r"\d{8}",
     secondary=r"\d{8}",
-
-
-PAIR = "{stack}/{delay}d/{reference}_{secondary}"
-
-
-def all_pairs():
-    return [p for s in PLAN.values() for p in s.pairs]
-
-
-def pair_paths(pattern):
-    """Expand a pattern with {stack}, {delay}, {reference}, {secondary} over the planned pairs."""
-    return [pattern.format(**p.wildcards) for p in all_pairs()]
+    model="|".join(REGISTRY),
 
 
 def interferogram_targets():
-    return pair_paths(f"{IFG}/{PAIR}/coherence.tif") + pair_paths(
-        f"{IFG}/{PAIR}/phase.tif"
-    )
+    return W.interferogram_targets()
 
 
-def annotation_stem(stack, delay, reference, secondary):
-    """The annotation file of a pair, without extension (a pattern when given wildcards)."""
-    return _annotation_stem(ANNOTATIONS, stack, delay, reference, secondary)
+def dataset_targets():
+    return W.dataset_targets()
 
 
-def stack_dates(stack):
-    return [fmt(d) for d in PLAN[stack].dates]
+def evaluation_targets():
+    return W.evaluation_targets()
 
 
-def log_path(rule, name):
-    return f"logs/{rule}/{name}.log"
+def detection_targets():
+    return W.detection_targets()
 
 
-def bench_path(rule, name):
-    return f"benchmarks/{rule}/{name}.tsv"
+def report_targets():
+    return W.report_targets()
 
 
-# --- simulation stage ----------------------------------------------------------------------
+def trained_models():
+    return W.trained_models()
+
+
+# --- simulation ------------------------------------------------------------------------------
 
 
 def simulation_scene_input(wildcards):
-    """The source DEM file is an input, so replacing it re-simulates the scene."""
-    dem = config["simulation"]["dem"]
-    return {"source_dem": dem} if dem and os.path.exists(dem) else {}
-
-
-def canonical(obj):
-    """Mappings with sorted keys, recursively: params that do not change when a config file's
-    keys are reordered (Snakemake compares params by repr, so key order would rerun jobs).
-    """
-    if isinstance(obj, dict):
-        return {k: canonical(obj[k]) for k in sorted(obj)}
-    if isinstance(obj, (list, tuple)):
-        return [canonical(v) for v in obj]
-    return obj
-
-
-def simulation_time_axis():
-    """Origin and step of a simulated stack's time axis (never dates.end)."""
-    return {"start": config["dates"]["start"], "revisit_days": config["revisit_days"]}
+    return W.simulation_scene_input()
 
 
 def simulation_scene_params(wildcards):
-    """The whole world but no date list: extending dates.end never reruns the scene."""
-    return canonical(
-        {
-            "simulation": config["simulation"],
-            "insar": config["insar"],
-            "seed": config["seed"],
-            "stack": config["stacks"][wildcards.sim_stack],
-            **simulation_time_axis(),
-        }
-    )
+    return W.simulation_params(wildcards.sim_stack, "scene")
 
 
 def simulation_acquisition_params(wildcards):
-    """One acquisition needs its date (the wildcard), the scene (input) and the time axis."""
-    return canonical(simulation_time_axis())
+    return W.simulation_params(wildcards.sim_stack, "acquisition")
 
 
 def simulation_annotations_params(wildcards):
-    """Repetition counts depend on all planned dates and delays (not an InSAR input)."""
-    return canonical(
-        {
-            **simulation_scene_params(wildcards),
-            "dates": stack_dates(wildcards.sim_stack),
-            "delays": config["delays"],
-        }
-    )
+    return W.simulation_params(wildcards.sim_stack, "annotations")
 
 
-# --- InSAR stage -----------------------------------------------------------------------------
-
-
-PRODUCT_SUFFIX = ".snap" if BACKEND == "snap" else ".tif"
+# --- InSAR -----------------------------------------------------------------------------------
 
 
 def product_path(path):
-    """Path of an intermediate InSAR product: a GeoTIFF (embedded) or a DIMAP folder (SNAP)."""
-    return f"{path}{PRODUCT_SUFFIX}"
+    return W.product_path(path)
 
 
 def product(path, keep=False):
     """Output declaration of an intermediate InSAR product: temporary, except the per-date
     orbit-corrected products (keep=True), which later pairs reuse when acquisitions are added.
     """
-    out = directory(product_path(path)) if BACKEND == "snap" else product_path(path)
+    out = W.product_path(path)
+    out = directory(out) if W.backend.product_is_dir else out
     return out if keep else temp(out)
 
 
 def insar_params(wildcards):
-    """Only what the backend uses, so unrelated config edits never rerun InSAR jobs."""
-    params = {"insar": config["insar"], "backend": BACKEND}
-    if BACKEND == "snap":
-        stack = config["stacks"][wildcards.stack]
-        params["snap"] = config["snap"]
-        params["stack"] = {k: stack[k] for k in ("subswaths", "aoi", "track", "pass")}
-        if SNAP_INSTALL:
-            params["snap_install"] = SNAP_INSTALL
-    return params
+    return W.insar_params(wildcards.stack)
 
 
 def calibrate_input(wildcards):
-    if BACKEND == "snap":
-        date = next(d for d in PLAN[wildcards.stack].dates if fmt(d) == wildcards.date)
-        return {"products": [p.path for p in PLAN[wildcards.stack].products[date]]}
-    return {
-        "slc": f"{SYNTH}/{wildcards.stack}/slc/{wildcards.date}.tif",
-        "metadata": f"{SYNTH}/{wildcards.stack}/slc/{wildcards.date}.json",
-    }
-
-
-def dem_input(wildcards):
-    if BACKEND == "snap":
-        dem = config["snap"].get("dem", {}).get("external_file")
-        return {"dem": dem} if dem else {}
-    return {"dem": f"{SYNTH}/{wildcards.stack}/dem.tif"}
+    return W.calibrate_input(wildcards.stack, wildcards.date)
 
 
 def coregister_input(wildcards):
-    inputs = {
-        "reference": product_path(
-            f"{WORK}/{wildcards.stack}/orbit/{wildcards.reference}"
-        ),
-        "secondary": product_path(
-            f"{WORK}/{wildcards.stack}/orbit/{wildcards.secondary}"
-        ),
-    }
-    inputs.update(dem_input(wildcards))
-    return inputs
+    return W.coregister_input(wildcards.stack, wildcards.reference, wildcards.secondary)
 
 
-def pair_step_input(previous, dem=False):
-    """Input function: the previous per-pair product (and the DEM where the step needs it)."""
-
-    def inputs(wildcards):
-        out = {"product": product_path(f"{WORK}/{PAIR}/{previous}".format(**wildcards))}
-        if dem:
-            out.update(dem_input(wildcards))
-        return out
-
-    return inputs
+def interferogram_input(wildcards):
+    return W.pair_step_input("interferogram", wildcards)
 
 
-# SNAP recipe isslide: Interferogram removes the topographic phase (DEM input), and there is
-# no remove_topographic_phase rule (insar.smk), so goldstein reads the interferogram.
-TOPO_IN_INTERFEROGRAM = (
-    BACKEND == "snap" and "remove_topographic_phase" not in SNAP_STEPS
-)
-interferogram_input = pair_step_input("coregistered", dem=TOPO_IN_INTERFEROGRAM)
-topo_input = pair_step_input("interferogram", dem=True)
-goldstein_input = pair_step_input(
-    "interferogram" if TOPO_IN_INTERFEROGRAM else "topo_removed"
-)
-multilook_input = pair_step_input("goldstein")
-terrain_correct_input = pair_step_input("multilooked", dem=True)
+def topo_input(wildcards):
+    return W.pair_step_input("remove_topographic_phase", wildcards)
 
 
-# --- dataset stage (labels, centres, patches, raw and ready datasets) --------------------------
+def goldstein_input(wildcards):
+    return W.pair_step_input("goldstein", wildcards)
 
 
-LABELS = "results/labels"
-SHAPEFILE_PARTS = [".shp", ".shx", ".dbf", ".prj", ".cpg"]
+def multilook_input(wildcards):
+    return W.pair_step_input("multilook", wildcards)
 
 
-def annotation_path(wildcards):
-    stem = annotation_stem(
-        wildcards.stack, wildcards.delay, wildcards.reference, wildcards.secondary
-    )
-    return f"{stem}.{ANNOTATION_EXT}"
+def terrain_correct_input(wildcards):
+    return W.pair_step_input("terrain_correct", wildcards)
 
 
-def annotation_inputs(wildcards):
-    """The annotation file set of a pair: made by the simulator (simulated stacks) or found on
-    disk. Absent files are left to the job, which fails with a one-line message unless
-    annotations.missing is no_motion."""
-    path = annotation_path(wildcards)
-    if ANNOTATION_EXT == "shp":
-        stem = path[: -len(".shp")]
-        if PLAN[wildcards.stack].source == "simulated":
-            return [f"{stem}{ext}" for ext in SHAPEFILE_PARTS]
-        parts = [f"{stem}{ext}" for ext in [*SHAPEFILE_PARTS, ".qpj"]]
-        return [p for p in parts if os.path.exists(p)]
-    if PLAN[wildcards.stack].source == "simulated" or os.path.exists(path):
-        return [path]
-    return []
+# --- labels and datasets ---------------------------------------------------------------------
 
 
 def rasterize_input(wildcards):
-    pair = f"{IFG}/{PAIR}".format(**wildcards)
-    return {
-        "annotation": annotation_inputs(wildcards),
-        "layover_shadow": f"{pair}/layover_shadow.tif",
-        "coherence": f"{pair}/coherence.tif",
-        "phase": f"{pair}/phase.tif",
-    }
+    return W.rasterize_input(wildcards)
 
 
-DATASET = "results/dataset"
-READY = f"{DATASET}/ready"
+def annotation_stem(stack, delay, reference, secondary):
+    return W.annotation_stem(stack, delay, reference, secondary)
 
 
-def stack_pair_paths(stack, pattern):
-    return [pattern.format(**p.wildcards) for p in PLAN[stack].pairs]
+def annotation_path(wildcards):
+    return W.annotation_path(wildcards)
 
 
 def stack_pairs(wildcards):
-    """The pairs of a stack as dicts (delay, reference, secondary), in plan order."""
-    return [
-        {k: p.wildcards[k] for k in ("delay", "reference", "secondary")}
-        for p in PLAN[wildcards.stack].pairs
-    ]
+    return W.stack_pairs(wildcards.stack)
 
 
 def stack_zones(wildcards):
@@ -328,314 +200,115 @@ def stack_zones(wildcards):
 
 
 def centres_input(wildcards):
-    return {"labels": stack_pair_paths(wildcards.stack, f"{LABELS}/{PAIR}.tif")}
-
-
-TRUTH = "{stack}/truth/{delay}d/{reference}_{secondary}"
+    return W.centres_input(wildcards.stack)
 
 
 def patches_input(wildcards):
-    """Patches' inputs; a simulated stack adds the simulator's truth rasters (store members
-    truth and decoy, docs/dataset.md)."""
-    s = wildcards.stack
-    inputs = {
-        "centres": f"{DATASET}/centres/{s}.gpkg",
-        "coherence": stack_pair_paths(s, f"{IFG}/{PAIR}/coherence.tif"),
-        "phase": stack_pair_paths(s, f"{IFG}/{PAIR}/phase.tif"),
-        "labels": stack_pair_paths(s, f"{LABELS}/{PAIR}.tif"),
-    }
-    if PLAN[s].source == "simulated":
-        for key, suffix in (
-            ("truth_deformation", "deformation"),
-            ("truth_valid", "valid"),
-            ("decoys", "decoys"),
-        ):
-            inputs[key] = stack_pair_paths(s, f"{SYNTH}/{TRUTH}_{suffix}.tif")
-    return inputs
+    return W.patches_input(wildcards.stack)
 
 
 def truth_visibility(wildcards):
-    """The annotators' visibility threshold (rad): the truth rule of the dataset's truth."""
-    if PLAN[wildcards.stack].source != "simulated":
-        return None
-    return config["simulation"]["annotations"]["visibility_rad"]
+    return W.truth_visibility(wildcards.stack)
 
 
 def stack_grid(wildcards):
-    """One label raster of the stack: the grid (CRS, pixel size) of its patches."""
-    return stack_pair_paths(wildcards.stack, f"{LABELS}/{PAIR}.tif")[0]
+    return W.stack_grid(wildcards.stack)
 
 
 def stack_annotation_paths(wildcards):
-    return [
-        annotation_path(Wildcards(p.wildcards)) for p in PLAN[wildcards.stack].pairs
-    ]
-
-
-def stack_annotation_inputs(wildcards):
-    files = []
-    for p in PLAN[wildcards.stack].pairs:
-        files.extend(annotation_inputs(Wildcards(p.wildcards)))
-    return files
+    return W.stack_annotation_paths(wildcards.stack)
 
 
 def raw_input(wildcards):
-    s = wildcards.stack
-    return {
-        "coherence": stack_pair_paths(s, f"{IFG}/{PAIR}/coherence.tif"),
-        "phase": stack_pair_paths(s, f"{IFG}/{PAIR}/phase.tif"),
-        "layover_shadow": stack_pair_paths(s, f"{IFG}/{PAIR}/layover_shadow.tif"),
-        "labels": stack_pair_paths(s, f"{LABELS}/{PAIR}.tif"),
-        "annotations": stack_annotation_inputs(wildcards),
-    }
+    return W.raw_input(wildcards.stack)
 
 
-class Wildcards(dict):
-    """Attribute access to a pair's wildcards, for input functions called outside a job."""
-
-    __getattr__ = dict.__getitem__
-
-
-def dataset_targets():
-    stacks = sorted(PLAN)
-    per_stack = [
-        [
-            f"{DATASET}/centres/{s}.gpkg",
-            f"{DATASET}/raw/{s}",
-            f"{READY}/isslide/{s}/patches.csv",
-        ]
-        for s in stacks
-    ]
-    return [f for files in per_stack for f in files] + (
-        [
-            f"{READY}/train.npz",
-            f"{READY}/val.npz",
-            f"{READY}/eval.npz",
-            f"{READY}/index.csv",
-            f"{DATASET}/manifest.json",
-            f"{DATASET}/manifest.csv",
-        ]
-    )
-
-
-# --- training and evaluation stage ----------------------------------------------------------
-
-
-from isslide.models import REGISTRY, model_training_config
-
-STORE_DIR = "results/dataset/ready"
-MODELS_DIR = "results/models"
-EVAL_DIR = "results/evaluation"
-
-
-wildcard_constraints:
-    model="|".join(REGISTRY),
-
-
-def trained_models():
-    return list(config["training"]["models"])
-
-
-def training_seed():
-    seed = config["training"]["seed"]
-    return config["seed"] if seed is None else seed
+# --- training and evaluation -----------------------------------------------------------------
 
 
 def gpu_request(wildcards):
-    return 0 if config["training"]["device"] == "cpu" else 1
+    return W.gpu_request()
 
 
 def training_params(wildcards):
-    """Only what shapes this model's training, so unrelated config edits never retrain it
-    (and the two evaluation keys its threshold choice on val.npz uses: changing them reruns the
-    rule, which resumes the finished checkpoint and only re-chooses the thresholds)."""
-    return {
-        "training": model_training_config(wildcards.model, config["training"]),
-        "evaluation": {
-            k: config["evaluation"][k] for k in ("n_thresholds", "motion_only")
-        },
-        "seed": training_seed(),
-    }
+    return W.training_params(wildcards.model)
 
 
 def evaluation_params(wildcards):
-    training = config["training"]
-    return {
-        "training": {
-            "device": training["device"],
-            "amp": training["amp"],
-        },
-        "evaluation": {
-            k: config["evaluation"][k]
-            for k in ("batch_size", "n_thresholds", "motion_only", "min_images")
-        },
-    }
-
-
-def evaluation_targets():
-    if not trained_models():
-        return []
-    return [
-        f"{EVAL_DIR}/table.csv",
-        f"{EVAL_DIR}/table.md",
-        f"{EVAL_DIR}/figures/figure3.png",
-        f"{EVAL_DIR}/figures/training_curves.png",
-        f"{EVAL_DIR}/figures/pr_curves.png",
-    ]
+    return W.evaluation_params()
 
 
 def all_metrics(wildcards):
-    return [f"{EVAL_DIR}/{m}/metrics.json" for m in trained_models()]
+    return W.all_metrics()
 
 
 def figure_inputs(wildcards):
-    models = trained_models()
-    return {
-        "train": f"{STORE_DIR}/train.npz",
-        "eval": f"{STORE_DIR}/eval.npz",
-        "index": f"{STORE_DIR}/index.csv",
-        "predictions": [f"{EVAL_DIR}/{m}/predictions.npz" for m in models],
-        "metrics": [f"{EVAL_DIR}/{m}/metrics.json" for m in models],
-        "histories": [f"{MODELS_DIR}/{m}/history.csv" for m in models],
-    }
+    return W.figure_inputs()
 
 
-# --- interferograms made elsewhere (stacks with source interferograms) ----------------------
-
-
-from isslide.interferograms import pair_files
-from isslide.interferograms import stack_grid as footprint_grid
-
-IMPORTED = sorted(n for n, s in PLAN.items() if s.source == "interferograms")
-IMPORTED_RE = "|".join(IMPORTED) if IMPORTED else "(?!)"
-_GRIDS = {}
+# --- interferograms made elsewhere -----------------------------------------------------------
 
 
 def import_input(wildcards):
-    """The pair's phase, coherence (and layover/shadow) files, as the patterns name them."""
-    keys = ("stack", "delay", "reference", "secondary")
-    want = {k: wildcards[k] for k in keys}
-    pair = next(p for p in PLAN[wildcards.stack].pairs if p.wildcards == want)
-    return pair_files(wildcards.stack, config["stacks"][wildcards.stack], pair)
-
-
-def imported_grid(stack):
-    """The stack's EPSG:4326 grid (headers of its phase files; one grid for all its pairs)."""
-    if stack not in _GRIDS:
-        cfg = config["stacks"][stack]["interferograms"]
-        phases = [
-            pair_files(stack, config["stacks"][stack], p)["phase"]
-            for p in PLAN[stack].pairs
-        ]
-        try:
-            _GRIDS[stack] = footprint_grid(
-                phases, config["insar"]["pixel_spacing_deg"], cfg["bbox"]
-            )
-        except IsslideError as exc:
-            _fail(exc)
-    return _GRIDS[stack]
+    return W.import_input(wildcards)
 
 
 def import_params(wildcards):
-    cfg = config["stacks"][wildcards.stack]["interferograms"]
-    return {
-        "grid": imported_grid(wildcards.stack),
-        "coherence_scale": cfg["coherence_scale"],
-    }
+    try:
+        return W.import_params(wildcards.stack)
+    except IsslideError as exc:
+        _fail(exc)
 
 
-# --- detection on whole interferograms -------------------------------------------------------
-
-
-DETECTION = config["detection"]
-DETECTIONS = "results/detections"
+# --- detection -------------------------------------------------------------------------------
 
 
 def detection_model_dirs():
-    """Model folders detection chooses from: the trained ones (best) or the one given."""
-    if DETECTION["model"] == "best":
-        return [f"{MODELS_DIR}/{m}" for m in trained_models()]
-    return [DETECTION["model"].rstrip("/")]
-
-
-def detection_score_files():
-    """Files the choice and threshold are read from (isslide.detect.models)."""
-    if DETECTION["model"] == "best":
-        return [f"{MODELS_DIR}/{m}/thresholds.json" for m in trained_models()]
-    from isslide.detect.models import THRESHOLDS, evaluation_metrics_path
-
-    folder = detection_model_dirs()[0]
-    files = [f"{folder}/{THRESHOLDS}", evaluation_metrics_path(folder)]
-    return [f for f in files if os.path.exists(f)]
+    return W.detection_model_dirs()
 
 
 def detection_model_input(wildcards):
-    return {
-        "models": [f"{d}/model.pt" for d in detection_model_dirs()],
-        "scores": detection_score_files(),
-    }
+    return W.detection_model_input()
 
 
 def detect_input(wildcards):
-    pair = f"{IFG}/{PAIR}".format(**wildcards)
-    return {
-        "choice": f"{DETECTIONS}/model.json",
-        "models": [f"{d}/model.pt" for d in detection_model_dirs()],
-        "phase": f"{pair}/phase.tif",
-        "coherence": f"{pair}/coherence.tif",
-        "layover_shadow": f"{pair}/layover_shadow.tif",
-    }
+    return W.detect_input(wildcards)
 
 
 def detection_params(wildcards):
-    return {k: DETECTION[k] for k in ("stride", "min_size", "batch_size", "device")}
+    return W.detection_params()
 
 
 def detection_gpu(wildcards):
-    return 0 if DETECTION["device"] == "cpu" else 1
+    return W.detection_gpu()
 
 
 def stack_detection_input(wildcards):
-    return stack_pair_paths(wildcards.stack, f"{WORK}/detections/{PAIR}.gpkg")
+    return W.stack_detection_input(wildcards.stack)
 
 
-def detection_targets():
-    """Every interferogram's detection folder and each stack's candidates (when a model is
-    available: detection.model is a folder, or training.models is not empty)."""
-    if not detection_model_dirs():
-        return []
-    files = []
-    for name in ("probability.tif", "mask.tif", "candidates.gpkg", "detection.json"):
-        files += pair_paths(f"{DETECTIONS}/{PAIR}/{name}")
-    return files + [f"{DETECTIONS}/{s}/candidates.gpkg" for s in sorted(PLAN)]
+def detection_preview_input(wildcards):
+    return W.detection_preview_input(wildcards.stack)
+
+
+def preview_pairs(wildcards):
+    return W.preview_pairs(wildcards.stack)
 
 
 # --- multi-temporal detectors (isslide.dataset.temporal, isslide.models.temporal) -----------
 
 
 def temporal_models():
-    """The configured models that read K interferograms (ModelSpec.temporal)."""
-    return [m for m in trained_models() if REGISTRY[m].temporal]
+    return W.temporal_models()
 
 
 def temporal_inputs(wildcards):
-    """Extra inputs of train/evaluate for a multi-temporal model: the temporal index and the
-    stacks' stores its steps are read from (none for the other models)."""
-    if not REGISTRY[wildcards.model].temporal:
-        return {}
-    return {
-        "temporal": f"{READY}/temporal.csv",
-        "stacks": [f"{READY}/stacks/{s}.npz" for s in sorted(PLAN)],
-    }
+    return W.temporal_inputs(wildcards.model)
 
 
 def temporal_params(wildcards):
-    """What shapes a multi-temporal model's samples (nothing for the other models)."""
-    if not REGISTRY[wildcards.model].temporal:
-        return {}
-    keys = ("k", "mode", "missing")
-    return {"stacks": sorted(PLAN), **{k: config["temporal"][k] for k in keys}}
+    return W.temporal_params(wildcards.model)
 
 
 def temporal_manifest_input(wildcards):
-    return [f"{READY}/temporal.json"] if temporal_models() else []
+    return W.temporal_manifest_input()

@@ -155,7 +155,12 @@ rule dataset_manifest:
         temporal=temporal_manifest_input,
     output:
         json=f"{DATASET}/manifest.json",
-        csv=f"{DATASET}/manifest.csv",
+        csv=report(
+            f"{DATASET}/manifest.csv",
+            caption="../report/manifest.rst",
+            category="Dataset",
+            labels={"table": "manifest"},
+        ),
     log:
         "logs/dataset_manifest/dataset_manifest.log",
     conda:

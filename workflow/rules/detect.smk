@@ -2,7 +2,8 @@
 # detection_model picks the model (detection.model: best F1, or a folder) and its threshold;
 # detect runs it over each interferogram (probability, mask, per-pair candidates);
 # stack_candidates gathers a stack's candidates (repetitions, shared ids); pair_candidates
-# writes each interferogram's share of them, ready to be saved as its annotation file.
+# writes each interferogram's share of them, ready to be saved as its annotation file;
+# detection_preview draws the first interferograms of a stack for the report.
 # GPU: detect declares resources gpu=1 unless detection.device is cpu (as train/evaluate).
 
 
@@ -10,7 +11,7 @@ rule detection_model:
     input:
         unpack(detection_model_input),
     output:
-        choice="results/detections/model.json",
+        choice=f"{DETECTIONS}/model.json",
     log:
         "logs/detection_model/model.log",
     conda:
@@ -85,3 +86,26 @@ rule pair_candidates:
         mem_mb=1000,
     script:
         "../scripts/pair_candidates.py"
+
+
+rule detection_preview:
+    input:
+        unpack(detection_preview_input),
+    output:
+        preview=report(
+            f"{DETECTIONS}/{{stack}}/preview.png",
+            caption="../report/detection_preview.rst",
+            category="Detection",
+            labels={"stack": "{stack}"},
+        ),
+    log:
+        "logs/detection_preview/{stack}.log",
+    conda:
+        "../../envs/geo.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        pairs=preview_pairs,
+    script:
+        "../scripts/detection_preview.py"

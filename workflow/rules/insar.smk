@@ -10,7 +10,7 @@ rule calibrate:
     input:
         unpack(calibrate_input),
     output:
-        product=product("results/work/{stack}/calibrated/{date}"),
+        product=product(f"{WORK}/{{stack}}/calibrated/{{date}}"),
     log:
         "logs/calibrate/{stack}/{date}.log",
     benchmark:
@@ -30,9 +30,9 @@ rule calibrate:
 
 rule apply_orbit:
     input:
-        product=product_path("results/work/{stack}/calibrated/{date}"),
+        product=product_path(f"{WORK}/{{stack}}/calibrated/{{date}}"),
     output:
-        product=product("results/work/{stack}/orbit/{date}", keep=True),
+        product=product(f"{WORK}/{{stack}}/orbit/{{date}}", keep=True),
     log:
         "logs/apply_orbit/{stack}/{date}.log",
     benchmark:
@@ -54,7 +54,6 @@ rule apply_orbit:
 # One gpt graph per pair instead of five rules: with snap.fuse the per-pair intermediate rules
 # (coregister ... multilook) are not defined, and terrain_correct takes the two orbit-corrected
 # acquisitions (coregister_input) and runs the fused graph (isslide.snap.chain.fused_graph).
-FUSED = BACKEND == "snap" and config["snap"]["fuse"]
 
 if not FUSED:
 
@@ -62,9 +61,7 @@ if not FUSED:
         input:
             unpack(coregister_input),
         output:
-            product=product(
-                "results/work/{stack}/{delay}d/{reference}_{secondary}/coregistered"
-            ),
+            product=product(f"{WORK}/{PAIR}/coregistered"),
         log:
             "logs/coregister/{stack}/{delay}d/{reference}_{secondary}.log",
         benchmark:
@@ -85,9 +82,7 @@ if not FUSED:
         input:
             unpack(interferogram_input),
         output:
-            product=product(
-                "results/work/{stack}/{delay}d/{reference}_{secondary}/interferogram"
-            ),
+            product=product(f"{WORK}/{PAIR}/interferogram"),
         log:
             "logs/interferogram/{stack}/{delay}d/{reference}_{secondary}.log",
         benchmark:
@@ -114,9 +109,7 @@ if not FUSED and not TOPO_IN_INTERFEROGRAM:
         input:
             unpack(topo_input),
         output:
-            product=product(
-                "results/work/{stack}/{delay}d/{reference}_{secondary}/topo_removed"
-            ),
+            product=product(f"{WORK}/{PAIR}/topo_removed"),
         log:
             "logs/remove_topographic_phase/{stack}/{delay}d/{reference}_{secondary}.log",
         benchmark:
@@ -140,9 +133,7 @@ if not FUSED:
         input:
             unpack(goldstein_input),
         output:
-            product=product(
-                "results/work/{stack}/{delay}d/{reference}_{secondary}/goldstein"
-            ),
+            product=product(f"{WORK}/{PAIR}/goldstein"),
         log:
             "logs/goldstein/{stack}/{delay}d/{reference}_{secondary}.log",
         benchmark:
@@ -163,9 +154,7 @@ if not FUSED:
         input:
             unpack(multilook_input),
         output:
-            product=product(
-                "results/work/{stack}/{delay}d/{reference}_{secondary}/multilooked"
-            ),
+            product=product(f"{WORK}/{PAIR}/multilooked"),
         log:
             "logs/multilook/{stack}/{delay}d/{reference}_{secondary}.log",
         benchmark:
@@ -190,9 +179,9 @@ rule terrain_correct:
     input:
         unpack(coregister_input if FUSED else terrain_correct_input),
     output:
-        coherence="results/interferograms/{stack}/{delay}d/{reference}_{secondary}/coherence.tif",
-        phase="results/interferograms/{stack}/{delay}d/{reference}_{secondary}/phase.tif",
-        layover_shadow="results/interferograms/{stack}/{delay}d/{reference}_{secondary}/layover_shadow.tif",
+        coherence=f"{IFG}/{PAIR}/coherence.tif",
+        phase=f"{IFG}/{PAIR}/phase.tif",
+        layover_shadow=f"{IFG}/{PAIR}/layover_shadow.tif",
     log:
         "logs/terrain_correct/{stack}/{delay}d/{reference}_{secondary}.log",
     benchmark:

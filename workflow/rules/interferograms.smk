@@ -11,9 +11,9 @@ rule import_interferogram:
     input:
         unpack(import_input),
     output:
-        coherence="results/interferograms/{stack}/{delay}d/{reference}_{secondary}/coherence.tif",
-        phase="results/interferograms/{stack}/{delay}d/{reference}_{secondary}/phase.tif",
-        layover_shadow="results/interferograms/{stack}/{delay}d/{reference}_{secondary}/layover_shadow.tif",
+        coherence=f"{IFG}/{PAIR}/coherence.tif",
+        phase=f"{IFG}/{PAIR}/phase.tif",
+        layover_shadow=f"{IFG}/{PAIR}/layover_shadow.tif",
     log:
         "logs/import_interferogram/{stack}/{delay}d/{reference}_{secondary}.log",
     benchmark:

@@ -11,11 +11,11 @@ rule simulate_scene:
     input:
         unpack(simulation_scene_input),
     output:
-        dem="resources/synthetic/{sim_stack}/dem.tif",
-        geometry="resources/synthetic/{sim_stack}/geometry.json",
-        scene="resources/synthetic/{sim_stack}/scene.npz",
-        areas="resources/synthetic/{sim_stack}/truth/areas.gpkg",
-        layover_shadow="resources/synthetic/{sim_stack}/truth/layover_shadow.tif",
+        dem=f"{SYNTH}/{{sim_stack}}/dem.tif",
+        geometry=f"{SYNTH}/{{sim_stack}}/geometry.json",
+        scene=f"{SYNTH}/{{sim_stack}}/scene.npz",
+        areas=f"{SYNTH}/{{sim_stack}}/truth/areas.gpkg",
+        layover_shadow=f"{SYNTH}/{{sim_stack}}/truth/layover_shadow.tif",
     log:
         "logs/simulate_scene/{sim_stack}.log",
     benchmark:
@@ -34,12 +34,12 @@ rule simulate_scene:
 
 rule simulate_acquisition:
     input:
-        dem="resources/synthetic/{sim_stack}/dem.tif",
-        geometry="resources/synthetic/{sim_stack}/geometry.json",
-        scene="resources/synthetic/{sim_stack}/scene.npz",
+        dem=f"{SYNTH}/{{sim_stack}}/dem.tif",
+        geometry=f"{SYNTH}/{{sim_stack}}/geometry.json",
+        scene=f"{SYNTH}/{{sim_stack}}/scene.npz",
     output:
-        slc="resources/synthetic/{sim_stack}/slc/{date}.tif",
-        metadata="resources/synthetic/{sim_stack}/slc/{date}.json",
+        slc=f"{SYNTH}/{{sim_stack}}/slc/{{date}}.tif",
+        metadata=f"{SYNTH}/{{sim_stack}}/slc/{{date}}.json",
     log:
         "logs/simulate_acquisition/{sim_stack}/{date}.log",
     benchmark:
@@ -58,9 +58,9 @@ rule simulate_acquisition:
 
 rule simulate_annotations:
     input:
-        dem="resources/synthetic/{sim_stack}/dem.tif",
-        geometry="resources/synthetic/{sim_stack}/geometry.json",
-        scene="resources/synthetic/{sim_stack}/scene.npz",
+        dem=f"{SYNTH}/{{sim_stack}}/dem.tif",
+        geometry=f"{SYNTH}/{{sim_stack}}/geometry.json",
+        scene=f"{SYNTH}/{{sim_stack}}/scene.npz",
     output:
         annotation=multiext(
             annotation_stem("{sim_stack}", "{delay}", "{reference}", "{secondary}"),
@@ -70,10 +70,10 @@ rule simulate_annotations:
             ".prj",
             ".cpg",
         ),
-        deformation="resources/synthetic/{sim_stack}/truth/{delay}d/{reference}_{secondary}_deformation.tif",
-        valid="resources/synthetic/{sim_stack}/truth/{delay}d/{reference}_{secondary}_valid.tif",
-        decoys="resources/synthetic/{sim_stack}/truth/{delay}d/{reference}_{secondary}_decoys.tif",
-        areas="resources/synthetic/{sim_stack}/truth/{delay}d/{reference}_{secondary}_areas.gpkg",
+        deformation=f"{SYNTH}/{{sim_stack}}/truth/{{delay}}d/{{reference}}_{{secondary}}_deformation.tif",
+        valid=f"{SYNTH}/{{sim_stack}}/truth/{{delay}}d/{{reference}}_{{secondary}}_valid.tif",
+        decoys=f"{SYNTH}/{{sim_stack}}/truth/{{delay}}d/{{reference}}_{{secondary}}_decoys.tif",
+        areas=f"{SYNTH}/{{sim_stack}}/truth/{{delay}}d/{{reference}}_{{secondary}}_areas.gpkg",
     log:
         "logs/simulate_annotations/{sim_stack}/{delay}d/{reference}_{secondary}.log",
     benchmark:

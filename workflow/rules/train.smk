@@ -66,7 +66,12 @@ rule evaluation_table:
     input:
         metrics=all_metrics,
     output:
-        csv="results/evaluation/table.csv",
+        csv=report(
+            "results/evaluation/table.csv",
+            caption="../report/table.rst",
+            category="Evaluation",
+            labels={"figure": "Table I"},
+        ),
         md="results/evaluation/table.md",
     log:
         "logs/evaluation_table/table.log",
@@ -83,9 +88,24 @@ rule evaluation_figures:
     input:
         unpack(figure_inputs),
     output:
-        figure3="results/evaluation/figures/figure3.png",
-        curves="results/evaluation/figures/training_curves.png",
-        pr="results/evaluation/figures/pr_curves.png",
+        figure3=report(
+            "results/evaluation/figures/figure3.png",
+            caption="../report/figure3.rst",
+            category="Evaluation",
+            labels={"figure": "Figure 3"},
+        ),
+        curves=report(
+            "results/evaluation/figures/training_curves.png",
+            caption="../report/training_curves.rst",
+            category="Training",
+            labels={"figure": "training curves"},
+        ),
+        pr=report(
+            "results/evaluation/figures/pr_curves.png",
+            caption="../report/pr_curves.rst",
+            category="Evaluation",
+            labels={"figure": "precision-recall curves"},
+        ),
     log:
         "logs/evaluation_figures/figures.log",
     benchmark:

@@ -19,8 +19,8 @@ from scipy import ndimage
 from shapely.geometry import Point
 
 from ..errors import IsslideError
+from ..files import Grid, apply, atomic_path, check_same_grid, read_band
 from ..labels import read_phenomena
-from .io import Grid, apply, atomic_path, check_same_grid, read_band
 
 log = logging.getLogger("isslide.dataset")
 

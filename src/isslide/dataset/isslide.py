@@ -48,8 +48,7 @@ from affine import Affine
 from rasterio.io import MemoryFile
 
 from ..errors import IsslideError
-from ..files import file_mode
-from .io import apply
+from ..files import apply, file_mode
 
 log = logging.getLogger("isslide.dataset")
 
@@ -166,7 +165,7 @@ def write_layout(
     everything next time). ``listing_path`` (CSV: sample_id and the three relative paths) is
     written last. Returns counts of written / unchanged / removed files.
     """
-    from .io import Grid, atomic_path, write_json
+    from ..files import Grid, atomic_path, write_json
     from .store import read_rows, store_layout
 
     index = pd.read_csv(index_path, dtype={"reference": str, "secondary": str, "zone": str})
@@ -561,7 +560,7 @@ def import_isslide(
     (the authors' code): the last ``eval_fraction`` of each delay and zone's interferograms by
     date are evaluation, in every zone (``evaluation_zones`` not used)."""
     from ..config import load_schema
-    from .io import write_json
+    from ..files import write_json
     from .split import assign_split, split_interferograms
 
     if val_fraction is None:

@@ -36,9 +36,9 @@ from numpy.lib.stride_tricks import sliding_window_view
 from rasterio.windows import Window
 
 from ..errors import IsslideError
+from ..files import Grid, apply, check_same_grid, read_band, write_csv
 from ..labels import read_phenomena
 from .centres import read_centres
-from .io import Grid, apply, check_same_grid, read_band, write_csv
 from .isslide import sample_id
 from .split import assign_split, split_interferograms
 from .store import (

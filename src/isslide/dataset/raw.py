@@ -22,9 +22,8 @@ import os
 
 import pandas as pd
 
-from ..files import copy_file
+from ..files import atomic_dir, copy_file, write_csv, write_json
 from ..labels import CLASSES, annotation_files, read_annotations
-from .io import atomic_dir, write_csv, write_json
 
 log = logging.getLogger("isslide.dataset")
 

@@ -22,8 +22,8 @@ import numpy as np
 from affine import Affine
 from shapely.geometry import Polygon
 
+from ..files import WGS84, apply, write_raster
 from ..labels import CLASSES
-from .io import WGS84, apply, write_raster
 
 
 def ellipse(lon, lat, a, b, angle, n=24) -> Polygon:

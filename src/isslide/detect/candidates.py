@@ -27,7 +27,7 @@ from rasterio.features import shapes
 from scipy import ndimage
 from shapely.geometry import shape
 
-from ..dataset.io import WGS84
+from ..files import WGS84
 from .defaults import default
 
 MIN_SIZE = default("min_size")

@@ -21,8 +21,8 @@ import geopandas as gpd
 import numpy as np
 import torch
 
-from ..dataset.io import write_raster
 from ..errors import IsslideError
+from ..files import write_raster
 from . import styles
 from .candidates import MIN_SIZE, empty_frame, find_candidates, pair_subset, stack_candidates
 from .infer import BATCH, STRIDE, WINDOW, predict_probability

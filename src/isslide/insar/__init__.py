@@ -8,9 +8,12 @@ the SNAP backend), ``threads`` and ``resources`` those of the Snakemake job.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import import_module
 
 from ..errors import IsslideError
+from ..layout import SYNTH
 
 STEPS = (
     "calibrate",
@@ -23,15 +26,109 @@ STEPS = (
     "terrain_correct",
 )
 
-BACKENDS = {"embedded": "isslide.insar.embedded", "snap": "isslide.snap.steps"}
+
+@dataclass(frozen=True)
+class Backend:
+    """One InSAR backend: everything the workflow needs to know of it, in one entry.
+
+    ``module`` holds ``STEP_FUNCTIONS`` (step name -> function); ``product_suffix`` and
+    ``product_is_dir`` the kind of intermediate product (a GeoTIFF file, a BEAM-DIMAP folder);
+    ``env`` the conda environment of its rules (``envs/``); ``section`` its own config section
+    (beside ``insar``), passed to its steps; ``source`` the stack source it processes;
+    ``acquisition_inputs(config, plan, stack, date)`` and ``dem_inputs(config, stack)`` the
+    inputs of ``calibrate`` and of the steps that read a DEM; ``steps(config)`` the steps it
+    runs; ``planning_check(config)`` what it checks once before any job (or None).
+    """
+
+    name: str
+    module: str
+    product_suffix: str
+    product_is_dir: bool
+    env: str
+    section: str | None
+    source: str
+    acquisition_inputs: Callable[[dict, dict, str, str], dict]
+    dem_inputs: Callable[[dict, str], dict]
+    steps: Callable[[dict], tuple[str, ...]] = lambda config: STEPS
+    planning_check: Callable[[dict], object] | None = None
+
+
+def _embedded_acquisition(config, plan, stack, date):
+    return {
+        "slc": f"{SYNTH}/{stack}/slc/{date}.tif",
+        "metadata": f"{SYNTH}/{stack}/slc/{date}.json",
+    }
+
+
+def _embedded_dem(config, stack):
+    return {"dem": f"{SYNTH}/{stack}/dem.tif"}
+
+
+def _snap_acquisition(config, plan, stack, date):
+    from ..plan import fmt
+
+    day = next(d for d in plan[stack].dates if fmt(d) == date)
+    return {"products": [p.path for p in plan[stack].products[day]]}
+
+
+def _snap_dem(config, stack):
+    dem = config["snap"]["dem"]["external_file"]
+    return {"dem": dem} if dem else {}
+
+
+def _snap_steps(config):
+    from ..snap.chain import recipe_steps
+
+    return recipe_steps(config["snap"]["recipe"])
+
+
+def _snap_planning_check(config):
+    from ..snap.install import planning_check
+
+    return planning_check(config)
+
+
+# To add a backend: one entry here (and its module with STEP_FUNCTIONS); README "Extending".
+BACKENDS = {
+    "embedded": Backend(
+        name="embedded",
+        module="isslide.insar.embedded",
+        product_suffix=".tif",
+        product_is_dir=False,
+        env="geo.yaml",
+        section=None,
+        source="simulated",
+        acquisition_inputs=_embedded_acquisition,
+        dem_inputs=_embedded_dem,
+    ),
+    "snap": Backend(
+        name="snap",
+        module="isslide.snap.steps",
+        product_suffix=".snap",
+        product_is_dir=True,
+        env="snap.yaml",
+        section="snap",
+        source="products",
+        acquisition_inputs=_snap_acquisition,
+        dem_inputs=_snap_dem,
+        steps=_snap_steps,
+        planning_check=_snap_planning_check,
+    ),
+}
+
+
+def get_backend(name: str) -> Backend:
+    if name not in BACKENDS:
+        raise IsslideError(
+            f"backend: unknown backend '{name}'; expected one of {', '.join(BACKENDS)}"
+        )
+    return BACKENDS[name]
 
 
 def get_step(step: str, backend: str):
     if step not in STEPS:
         raise IsslideError(f"unknown InSAR step '{step}'; expected one of {', '.join(STEPS)}")
-    if backend not in BACKENDS:
-        raise IsslideError(f"backend: unknown backend '{backend}'; expected embedded or snap")
-    module = import_module(BACKENDS[backend])
+    module = import_module(get_backend(backend).module)
     return module.STEP_FUNCTIONS[step]
 
 

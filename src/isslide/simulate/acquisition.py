@@ -37,11 +37,11 @@ import math
 import numpy as np
 from scipy import ndimage
 
+from ..files import write_bands, write_json
 from ..geometry import Orbit
 from . import areas as A
 from . import decoys as D
 from .fields import complex_normal, power_law_field, rng
-from .io import write_json, write_raster
 from .scene import Scene
 from .terrain import M_PER_DEG, expand, gradients, grid
 
@@ -85,10 +85,6 @@ class GroundGrid:
 def _dem_coords(scene: Scene, lon, lat):
     tr = scene.dem_transform
     return [(lat - tr.f) / tr.e - 0.5, (lon - tr.c) / tr.a - 0.5]
-
-
-def sample_dem_grid(scene: Scene, field, lon, lat, order: int = 1):
-    return ndimage.map_coordinates(field, _dem_coords(scene, lon, lat), order=order, mode="nearest")
 
 
 def nuisance_phase(scene: Scene, i: int) -> np.ndarray:
@@ -345,8 +341,8 @@ def write_acquisition(scene: Scene, date, slc_path, meta_path) -> dict:
             100 * sat,
         )
     meta["truth"]["saturated_fraction"] = sat
-    write_raster(slc_path, dn, tags={"FORMAT": SLC_FORMAT, "DATE": meta["date"], "BANDS": "I,Q"})
-    write_json(meta_path, meta)
+    write_bands(slc_path, dn, tags={"FORMAT": SLC_FORMAT, "DATE": meta["date"], "BANDS": "I,Q"})
+    write_json(meta_path, meta, indent=1)
     return meta
 
 

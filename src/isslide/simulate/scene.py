@@ -22,12 +22,13 @@ from affine import Affine
 from scipy import ndimage
 
 from ..errors import IsslideError
+from ..files import write_bands, write_json, write_npz, write_vector
 from ..geometry import Orbit, SarGeometry, layover_shadow
 from . import areas as A
 from . import decoys as D
 from . import footprint as F
 from .fields import rng
-from .io import write_json, write_npz, write_raster, write_vector
+from .grid import OutputGrid
 from .terrain import (
     COVER,
     DISTURBED,
@@ -190,11 +191,6 @@ class Scene:
         return self._stack_draws("orbit").reshape(-1, 4)
 
     @property
-    def orbit_errors(self) -> np.ndarray:
-        """(n_dates, 4) annotated - precise orbit of ``dates``."""
-        return self._stack_draws("orbit_error").reshape(-1, 4)
-
-    @property
     def misregistration(self) -> np.ndarray:
         """(n_dates, 2) azimuth, range misregistration (pixels) of ``dates``."""
         return self._stack_draws("misregistration").reshape(-1, 2)
@@ -202,10 +198,6 @@ class Scene:
     @property
     def aps_stratified(self) -> np.ndarray:
         return self._stack_draws("aps_stratified")
-
-    @property
-    def gains(self) -> np.ndarray:
-        return self._stack_draws("gain")
 
     def precise_orbit(self, i: int) -> Orbit:
         return Orbit(*map(float, self.draws(self.dates[i])["orbit"]))
@@ -527,20 +519,76 @@ def _radar_points(geometry: SarGeometry, bounds, dem, transform, n=120):
     return geometry.ground_to_radar(lon, lat, h)
 
 
+@dataclass
+class _Ground:
+    """The terrain of a scene on its DEM grid: what every placement stage reads."""
+
+    bounds: tuple
+    transform: Affine
+    dem: np.ndarray
+    geometry: SarGeometry
+    cover: np.ndarray
+    gx: np.ndarray
+    gy: np.ndarray
+    slope: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    layover_shadow: np.ndarray
+    footprint: dict
+    in_footprint: np.ndarray
+    scene_box: object  # the inner box every shape lies in
+    in_box: np.ndarray  # candidate centres inside it
+
+
 def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
-    """Draw the whole world of one simulated stack from the config (no file written)."""
+    """Draw the whole world of one simulated stack from the config (no file written).
+
+    Stages: terrain and geometry (:func:`_ground`), moving areas (:func:`_place_areas`, then
+    :func:`_area_tables`), decoys (:func:`_place_decoys`), disturbed cover and coherence texture
+    (:func:`_disturb`). Each stage draws from its own generator, keyed by (seed, stack, stage).
+    """
     sim = params["simulation"]
     seed = int(params["seed"])
     stack_cfg = params["stack"]
     start = parse_dates([params["start"]])[0]
     revisit = int(params["revisit_days"])
-    # Optional: the dates in use (params_for's annotation params carry them); the scene itself
-    # never depends on them, so adding acquisitions leaves it unchanged.
+    # Optional: the dates in use (simulation_params' annotation params carry them); the scene
+    # itself never depends on them, so adding acquisitions leaves it unchanged.
     dates = parse_dates(params.get("dates") or [])
-    lat0 = float(sim["center"][1])
     bounds = scene_bounds(sim)
     zones = _check_zones(stack, stack_cfg, bounds)
     _check_sizes(sim, stack, bounds, zones)
+    g = _ground(sim, seed, stack, stack_cfg, bounds, dem_path)
+    gen = rng(seed, stack, "areas")
+    existing: list = []
+    placed, guaranteed = _place_areas(g, sim, stack, zones, gen, existing)
+    areas, lobes = _area_tables(g, sim, placed, guaranteed, gen)
+    decoys = _place_decoys(g, sim, seed, stack, existing)
+    _check_room(sim, bounds, areas)
+    cover, q = _disturb(g, sim, seed, stack, areas, lobes, decoys)
+    return Scene(
+        stack=stack,
+        seed=seed,
+        sim=sim,
+        geometry=g.geometry,
+        bounds=bounds,
+        dem=g.dem,
+        dem_transform=g.transform,
+        cover=cover,
+        start=start,
+        revisit_days=revisit,
+        areas=areas,
+        decoys=decoys,
+        lobes=lobes,
+        coherence_factor=q.astype(np.float32),
+        footprint=g.footprint,
+        dates=dates,
+    )
+
+
+def _ground(sim, seed, stack, stack_cfg, bounds, dem_path) -> _Ground:
+    """DEM (real or procedural), radar geometry, land cover, slopes, layover/shadow, footprint."""
+    lat0 = float(sim["center"][1])
     dem_bounds = expand(bounds, sim["dem_margin_km"] * 1e3, lat0)
     spacing = float(sim["dem_spacing_deg"])
     transform, width, height = grid(dem_bounds, spacing, spacing)
@@ -557,66 +605,79 @@ def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
     lon = transform.c + (cols + 0.5) * transform.a
     lat = transform.f + (rows + 0.5) * transform.e
     ls = layover_shadow(dem, transform, geometry)
-
-    # -- valid footprint (swath / burst edges) ------------------------------------------------
+    # valid footprint (swath / burst edges)
     fp_lines, fp_samples = _radar_points(geometry, bounds, dem, transform)
     footprint = F.draw(rng(seed, stack, "footprint"), sim["footprint"], fp_lines, fp_samples)
     in_fp = F.valid(footprint, *geometry.ground_to_radar(lon, lat, dem.astype(np.float64)))
+    inner = expand(bounds, -150.0, lat0)
+    iw, is_, ie, in_ = inner
+    return _Ground(
+        bounds=bounds,
+        transform=transform,
+        dem=dem,
+        geometry=geometry,
+        cover=cover,
+        gx=gx,
+        gy=gy,
+        slope=slope,
+        lon=lon,
+        lat=lat,
+        layover_shadow=ls,
+        footprint=footprint,
+        in_footprint=in_fp,
+        scene_box=shapely.box(*inner),
+        in_box=(lon > iw) & (lon < ie) & (lat > is_) & (lat < in_),
+    )
 
-    # -- moving areas ---------------------------------------------------------------------
-    gen = rng(seed, stack, "areas")
+
+def _place_areas(g: _Ground, sim, stack, zones, gen, existing) -> tuple[list, set]:
+    """The moving areas' shapes: ``per_zone_min`` in each zone first (on coherent cover inside
+    the footprint, so each zone sees motion), then the rest anywhere on free slopes."""
     acfg = sim["areas"]
     n_total = int(acfg["count"])
-    inner = expand(bounds, -150.0, lat0)
-    scene_box = shapely.box(*inner)
-    treeline = np.quantile(dem, sim["land_cover"]["treeline_quantile"])
+    lon, lat, cover = g.lon, g.lat, g.cover
+    treeline = np.quantile(g.dem, sim["land_cover"]["treeline_quantile"])
     pref = np.vectorize(COVER_PREFERENCE.get)(cover).astype(float)
-    slope_ok = np.clip((slope - 8.0) / 10.0, 0, 1) * np.clip((45.0 - slope) / 10.0, 0, 1)
-    iw, is_, ie, in_ = inner
-    in_box = (lon > iw) & (lon < ie) & (lat > is_) & (lat < in_)  # candidate centres
-    base_w = pref * slope_ok * (ls == 0) * in_box
+    slope_ok = np.clip((g.slope - 8.0) / 10.0, 0, 1) * np.clip((45.0 - g.slope) / 10.0, 0, 1)
+    base_w = pref * slope_ok * (g.layover_shadow == 0) * g.in_box
     rg_frac = float(acfg["rock_glacier_fraction"])
-    high = dem >= treeline
+    high = g.dem >= treeline
     # class decided per candidate: rock glaciers only above the treeline
-    rg_draw = gen.random(dem.shape) < rg_frac
+    rg_draw = gen.random(g.dem.shape) < rg_frac
 
     def lobate_of(flat_index_map):
         return lambda k: bool(
             high.ravel()[flat_index_map[k]] and rg_draw.ravel()[flat_index_map[k]]
         )
 
-    placed = []
-    existing = []
-    guaranteed = set()
-    vel_lo, vel_hi = acfg["velocity_mm_per_6d"]
-    vis_rad = float(sim["annotations"]["visibility_rad"])
-    max_grad = 0.08  # rad per m over 12 days: fringes stay resolvable on moderate slopes
+    def place(n, weight, sizes):
+        idx = np.flatnonzero(weight.ravel() > 0)
+        return _place(
+            gen,
+            n,
+            lon.ravel()[idx],
+            lat.ravel()[idx],
+            weight.ravel()[idx],
+            sizes,
+            lobate_of(idx),
+            g.scene_box,
+            existing,
+            g.gx.ravel()[idx],
+            g.gy.ravel()[idx],
+            30.0,
+            int(acfg["extra_lobes"]),
+        )
+
+    placed: list = []
+    guaranteed: set = set()
     sizes = acfg["size_m"]
-    n_lobes = int(acfg["extra_lobes"])
-    # at least per_zone_min areas in each zone, on coherent cover inside the footprint (so each
-    # zone sees motion)
     for name, (zw, zs, ze, zn) in zones.items():
-        inz = (lon >= zw) & (lon <= ze) & (lat >= zs) & (lat <= zn) & in_fp
+        inz = (lon >= zw) & (lon <= ze) & (lat >= zs) & (lat <= zn) & g.in_footprint
         w_z = base_w * inz * np.isin(cover, (ROCK, MEADOW))
         if w_z.sum() <= 0:
             w_z = base_w * inz
-        idx = np.flatnonzero(w_z.ravel() > 0)
         want = min(int(acfg["per_zone_min"]), n_total - len(placed))
-        got = _place(
-            gen,
-            want,
-            lon.ravel()[idx],
-            lat.ravel()[idx],
-            w_z.ravel()[idx],
-            (min(max(sizes[0], 300.0), sizes[1]), sizes[1]),
-            lobate_of(idx),
-            scene_box,
-            existing,
-            gx.ravel()[idx],
-            gy.ravel()[idx],
-            30.0,
-            n_lobes,
-        )
+        got = place(want, w_z, (min(max(sizes[0], 300.0), sizes[1]), sizes[1]))
         if len(got) < want:
             raise IsslideError(
                 f"stacks.{stack}.zones.{name}: only {len(got)} of the {want} moving areas of "
@@ -626,22 +687,7 @@ def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
         for item in got:
             guaranteed.add(len(placed))
             placed.append((*item[:7], name, item[8]))
-    idx = np.flatnonzero(base_w.ravel() > 0)
-    got = _place(
-        gen,
-        n_total - len(placed),
-        lon.ravel()[idx],
-        lat.ravel()[idx],
-        base_w.ravel()[idx],
-        sizes,
-        lobate_of(idx),
-        scene_box,
-        existing,
-        gx.ravel()[idx],
-        gy.ravel()[idx],
-        30.0,
-        n_lobes,
-    )
+    got = place(n_total - len(placed), base_w, sizes)
     placed.extend((*item[:7], "", item[8]) for item in got)
     if len(placed) < n_total:
         raise IsslideError(
@@ -649,59 +695,75 @@ def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
             "free slopes of the scene; lower simulation.areas.count or size_m, or enlarge "
             "simulation.size_km"
         )
+    return placed, guaranteed
 
-    ar = {
-        k: []
-        for k in (
-            "id",
-            "class",
-            "lon",
-            "lat",
-            "orient",
-            "a",
-            "b",
-            "harm",
-            "velocity",
-            "zone",
-            "guaranteed",
-            "disturbed",
-        )
-    }
-    lb = {k: [] for k in A.LOBE_KEYS}
+
+AREA_KEYS = (
+    "id",
+    "class",
+    "lon",
+    "lat",
+    "orient",
+    "a",
+    "b",
+    "harm",
+    "velocity",
+    "zone",
+    "guaranteed",
+    "disturbed",
+)
+
+
+def _line_of_sight_sign(g: _Ground, clon, clat) -> float:
+    """Sign of downslope motion projected on the line of sight (range increase positive)."""
+    col, row = ~g.transform @ (clon, clat)
+    r = min(max(int(row), 0), g.dem.shape[0] - 1)
+    c = min(max(int(col), 0), g.dem.shape[1] - 1)
+    look = g.geometry.look_vector(clon, clat, float(g.dem[r, c]))
+    ge, gn = g.gx[r, c], g.gy[r, c]
+    down = np.array([-ge, -gn, -(ge * ge + gn * gn)])
+    norm = np.linalg.norm(down)
+    proj = -float(down @ look) / norm if norm > 0 else 1.0
+    return 1.0 if proj >= 0 else -1.0
+
+
+def _area_tables(g: _Ground, sim, placed, guaranteed, gen) -> tuple[dict, dict]:
+    """The areas' and lobes' columns: class, velocity (guaranteed areas visible and with
+    resolvable fringes), disturbed flag, reach."""
+    acfg = sim["areas"]
+    vel_lo, vel_hi = acfg["velocity_mm_per_6d"]
+    vis_rad = float(sim["annotations"]["visibility_rad"])
+    max_grad = 0.08  # rad per m over 12 days: fringes stay resolvable on moderate slopes
+    ar: dict = {k: [] for k in AREA_KEYS}
+    lb: dict = {k: [] for k in A.LOBE_KEYS}
     for i, (clon, clat, orient, a, b, harm, lobate, zone, lobes) in enumerate(placed):
         is_g = i in guaranteed
         lo, hi = vel_lo, vel_hi
         if is_g:
             # visible (>= visibility_rad in 6 days) and resolvable fringes over 12 days
-            k4pi = 4.0 * math.pi / geometry.wavelength
+            k4pi = 4.0 * math.pi / g.geometry.wavelength
             visible_mm = 1e3 * 1.2 * vis_rad / k4pi
             resolvable_mm = 1e3 * max_grad * b / (1.5 * 2.0 * k4pi)
             lo = min(max(vel_lo, visible_mm), vel_hi)
             hi = max(min(vel_hi, resolvable_mm), lo)
         speed = math.exp(gen.uniform(math.log(lo), math.log(hi))) * 1e-3  # m per 6 days
-        # sign: downslope motion projected on the line of sight (range increase positive)
-        col, row = ~transform @ (clon, clat)
-        r, c = int(row), int(col)
-        r = min(max(r, 0), dem.shape[0] - 1)
-        c = min(max(c, 0), dem.shape[1] - 1)
-        look = geometry.look_vector(clon, clat, float(dem[r, c]))
-        ge, gn = gx[r, c], gy[r, c]
-        down = np.array([-ge, -gn, -(ge * ge + gn * gn)])
-        norm = np.linalg.norm(down)
-        proj = -float(down @ look) / norm if norm > 0 else 1.0
-        sign = 1.0 if proj >= 0 else -1.0
-        ar["id"].append(i + 1)
-        ar["class"].append(A.ROCK_GLACIER if lobate else A.LANDSLIDE)
-        ar["lon"].append(clon)
-        ar["lat"].append(clat)
-        ar["orient"].append(orient)
-        ar["a"].append(a)
-        ar["b"].append(b)
-        ar["harm"].append(harm)
-        ar["velocity"].append(sign * speed)
-        ar["zone"].append(zone)
-        ar["guaranteed"].append(is_g)
-        ar["disturbed"].append(bool(gen.random() < float(acfg["disturbed_fraction"])))
+        sign = _line_of_sight_sign(g, clon, clat)
+        row = (
+            i + 1,
+            A.ROCK_GLACIER if lobate else A.LANDSLIDE,
+            clon,
+            clat,
+            orient,
+            a,
+            b,
+            harm,
+            sign * speed,
+            zone,
+            is_g,
+            bool(gen.random() < float(acfg["disturbed_fraction"])),
+        )
+        for key, v in zip(AREA_KEYS, row, strict=True):
+            ar[key].append(v)
         for lobe in lobes:
             for key, v in zip(A.LOBE_KEYS, (i, *lobe), strict=True):
                 lb[key].append(v)
@@ -731,24 +793,32 @@ def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
         ],
         float,
     )
+    return areas, lobes_arr
 
-    # -- fixed decoys: low-coherence patches with a bubble-like phase anomaly per date --------
+
+def _place_decoys(g: _Ground, sim, seed, stack, existing) -> dict:
+    """Fixed decoys: low-coherence patches (with a bubble-like phase anomaly per date) apart
+    from the moving areas."""
     dcfg = sim["decoys"]
     dgen = rng(seed, stack, "decoys")
-    free_w = (np.isin(cover, (ROCK, MEADOW, FOREST))).astype(float) * (ls == 0) * in_box
+    free_w = (
+        (np.isin(g.cover, (ROCK, MEADOW, FOREST))).astype(float)
+        * (g.layover_shadow == 0)
+        * g.in_box
+    )
     idx = np.flatnonzero(free_w.ravel() > 0)
     dplaced = _place(
         dgen,
         int(dcfg["count"]),
-        lon.ravel()[idx],
-        lat.ravel()[idx],
+        g.lon.ravel()[idx],
+        g.lat.ravel()[idx],
         free_w.ravel()[idx],
         dcfg["size_m"],
         lambda k: True,
-        scene_box,
+        g.scene_box,
         existing,
-        gx.ravel()[idx],
-        gy.ravel()[idx],
+        g.gx.ravel()[idx],
+        g.gy.ravel()[idx],
         60.0,
         aspect=(1.0, 1.6),
     )
@@ -759,7 +829,7 @@ def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
             "or size_m, or simulation.areas.count"
         )
     c_lo, c_hi = dcfg["coherence_factor"]
-    decoys = {
+    return {
         "id": np.arange(1, len(dplaced) + 1, dtype=np.int32),
         "lon": np.array([d[0] for d in dplaced], float),
         "lat": np.array([d[1] for d in dplaced], float),
@@ -769,14 +839,15 @@ def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
         "harm": np.array([d[5] for d in dplaced], float).reshape(-1, A.N_HARMONICS, 2),
         "coherence": dgen.uniform(c_lo, c_hi, len(dplaced)),
     }
-    _check_room(sim, bounds, areas)
 
-    # -- land cover of disturbed areas, coherence texture ---------------------------------
-    cover = cover.copy()
-    q = coherence_texture(dem, transform, sim, seed, stack).astype(np.float64)
-    flat_lon, flat_lat = lon.ravel(), lat.ravel()
+
+def _disturb(g: _Ground, sim, seed, stack, areas, lobes, decoys) -> tuple[np.ndarray, np.ndarray]:
+    """Land cover of the disturbed areas and the coherence texture, lowered on the decoys."""
+    cover = g.cover.copy()
+    q = coherence_texture(g.dem, g.transform, sim, seed, stack).astype(np.float64)
+    flat_lon, flat_lat = g.lon.ravel(), g.lat.ravel()
     for k in np.flatnonzero(areas["disturbed"]):
-        m = _membership(flat_lon, flat_lat, lobes_arr, np.flatnonzero(lobes_arr["area"] == k))
+        m = _membership(flat_lon, flat_lat, lobes, np.flatnonzero(lobes["area"] == k))
         # disturbed ground decorrelates the coherent covers (forest and water already are)
         hit = (m >= 0.5) & np.isin(cover.ravel(), (ROCK, MEADOW, SNOW))
         cover.ravel()[hit] = DISTURBED
@@ -792,25 +863,7 @@ def build_scene(params: dict, stack: str, dem_path: str | None = None) -> Scene:
         }
         m = _membership(flat_lon, flat_lat, one, np.array([0]))
         q.ravel()[:] *= 1.0 - (1.0 - decoys["coherence"][k]) * m
-
-    return Scene(
-        stack=stack,
-        seed=seed,
-        sim=sim,
-        geometry=geometry,
-        bounds=bounds,
-        dem=dem,
-        dem_transform=transform,
-        cover=cover,
-        start=start,
-        revisit_days=revisit,
-        areas=areas,
-        decoys=decoys,
-        lobes=lobes_arr,
-        coherence_factor=q.astype(np.float32),
-        footprint=footprint,
-        dates=dates,
-    )
+    return cover, q
 
 
 def _check_room(sim: dict, bounds, areas: dict) -> None:
@@ -905,14 +958,14 @@ def decoys_frame(scene: Scene) -> gpd.GeoDataFrame:
 
 
 def write_scene(scene: Scene, outputs: dict, spacing_deg: float | None = None) -> None:
-    write_raster(
+    write_bands(
         outputs["dem"],
         np.asarray(scene.dem, np.float32),
         transform=scene.dem_transform,
         nodata=DEM_NODATA,
         tags={"UNITS": "metre", "SOURCE": str(scene.sim["dem"] or "procedural relief")},
     )
-    write_json(outputs["geometry"], scene.geometry.to_dict())
+    write_json(outputs["geometry"], scene.geometry.to_dict(), indent=1)
     frame = areas_frame(scene)
     write_vector(
         outputs["areas"],
@@ -922,10 +975,8 @@ def write_scene(scene: Scene, outputs: dict, spacing_deg: float | None = None) -
         append_layers=[("decoys", decoys_frame(scene))],
     )
     if outputs.get("layover_shadow") and spacing_deg:
-        from .truth import OutputGrid
-
         og = OutputGrid(scene, spacing_deg)
-        write_raster(
+        write_bands(
             outputs["layover_shadow"], og.layover_shadow, transform=og.transform, nodata=255
         )
     scene.save(outputs["scene"])

@@ -197,49 +197,52 @@ class SnapSettings:
     def from_params(cls, params: dict) -> SnapSettings:
         """From the params of an InSAR rule: ``{"insar", "snap", "stack", "snap_install"}``.
 
-        ``params`` must hold the schema defaults (Snakemake's ``validate()`` or
-        :func:`isslide.config.fill_defaults` fill them in). ``snap_install`` is what the workflow
+        Keys ``params`` lacks take the schema's defaults (the only place they are stated). ``snap_install`` is what the workflow
         detected from gpt at planning (:func:`isslide.snap.install.planning_check`); its version
         wins over an unset ``snap.version`` and must equal a configured one.
         """
-        insar, snap = params["insar"], params.get("snap") or {}
+        from ..config import fill_section
+
+        insar, snap = (
+            fill_section("insar", params["insar"]),
+            fill_section("snap", params.get("snap")),
+        )
         stack = params.get("stack") or {}
-        dem, orbit = snap.get("dem", {}), snap.get("orbit", {})
-        bursts, esd = snap.get("bursts", {}), snap.get("esd", {})
+        dem, orbit, bursts, esd = snap["dem"], snap["orbit"], snap["bursts"], snap["esd"]
         subswaths = tuple(stack.get("subswaths") or SUBSWATHS)
         detected = (params.get("snap_install") or {}).get("version")
-        configured = snap.get("version")
+        configured = snap["version"]
         if detected is not None and configured is not None and int(detected) != int(configured):
             raise IsslideError(
                 f"snap.version: configured {configured} but the SNAP in use is {detected}; set "
                 f"snap.version to {detected} (or null to use the detected version)"
             )
         version = detected if detected is not None else configured
-        heap = snap.get("heap_fraction", 0.75)
-        cof = orbit.get("continue_on_fail")
+        heap = snap["heap_fraction"]
+        cof = orbit["continue_on_fail"]
         settings = cls(
-            gpt=snap.get("gpt", "gpt"),
+            gpt=snap["gpt"],
             version=None if version is None else int(version),
-            recipe=snap.get("recipe", "esa"),
-            runner=snap.get("runner", "gpt"),
-            fuse=bool(snap.get("fuse", False)),
+            recipe=snap["recipe"],
+            runner=snap["runner"],
+            fuse=bool(snap["fuse"]),
             heap_fraction=None if heap is None else float(heap),
-            cache_fraction=float(snap.get("cache_fraction", 0.5)),
-            clear_tile_cache=bool(snap.get("clear_tile_cache", True)),
-            system_properties=dict(snap.get("system_properties", {})),
-            polarisation=insar.get("polarisation", "VV"),
+            cache_fraction=float(snap["cache_fraction"]),
+            clear_tile_cache=bool(snap["clear_tile_cache"]),
+            system_properties=dict(snap["system_properties"]),
+            polarisation=insar["polarisation"],
             subswaths=tuple(sorted(subswaths)),
             aoi=stack.get("aoi"),
-            first_burst=int(bursts.get("first", 1)),
-            last_burst=int(bursts.get("last", 9999)),
-            dem_name=dem.get("name", "SRTM 1Sec HGT"),
-            dem_file=dem.get("external_file"),
-            dem_nodata=float(dem.get("nodata", 0.0)),
-            dem_apply_egm=bool(dem.get("apply_egm", True)),
-            orbit_type=orbit.get("type", "Sentinel Precise (Auto Download)"),
-            orbit_directory=orbit.get("directory"),
+            first_burst=int(bursts["first"]),
+            last_burst=int(bursts["last"]),
+            dem_name=dem["name"],
+            dem_file=dem["external_file"],
+            dem_nodata=float(dem["nodata"]),
+            dem_apply_egm=bool(dem["apply_egm"]),
+            orbit_type=orbit["type"],
+            orbit_directory=orbit["directory"],
             orbit_continue_on_fail=None if cof is None else bool(cof),
-            orbit_poly_degree=int(orbit.get("poly_degree", 3)),
+            orbit_poly_degree=int(orbit["poly_degree"]),
             esd=dict(esd),
             coh_range=int(insar["coherence_window"]["range"]),
             coh_azimuth=int(insar["coherence_window"]["azimuth"]),

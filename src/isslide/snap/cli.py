@@ -55,13 +55,9 @@ def settings_for(config: dict, stack: str | None, version: int | None = None) ->
         raise IsslideError(
             f"--stack: no stack '{stack}' in the config; choose one of {', '.join(stacks)}"
         )
-    st = stacks[stack]
-    params = {
-        "insar": config["insar"],
-        "backend": "snap",
-        "snap": config["snap"],
-        "stack": {k: st.get(k) for k in ("subswaths", "aoi", "track", "pass")},
-    }
+    from ..workflow import insar_params
+
+    params = insar_params(config, stack, backend="snap")
     if version is not None:
         params["snap_install"] = {"version": version}  # refused if snap.version disagrees
     settings = SnapSettings.from_params(params)
