@@ -335,3 +335,23 @@ def test_binary_scores_and_false_alarms():
     v2 = v.copy()
     v2[0, 4:6, 4:6] = False  # invalid pixels never count
     assert M.false_alarms(probs, v2, ~y, decoy, {1: "spot"}, 0.5)["decoys"]["spot"]["pixels"] == 0
+
+
+def test_metric_table_drives_table_columns_and_docs():
+    from pathlib import Path
+
+    from isslide.evaluate import METRICS, table_row
+
+    assert METRICS == [m.column for m in M.METRIC_TABLE] == ["F1", "AUC", "Dice", "IoU", "HD"]
+    docs = (Path(__file__).resolve().parents[1] / "docs/training.md").read_text()
+    assert M.metric_table_markdown() in docs  # regenerate the docs' table when this fails
+    p, y, v = random_case(1, n=3, size=12)
+    res = M.evaluate_arrays(p, y, v, n_thresholds=11)
+    row = table_row("m", res)
+    for m in M.METRIC_TABLE:
+        block = res if m.key == "auc" else res["paper"]
+        assert row[m.column] == block[m.key]
+        if m.key != "auc":
+            assert row[f"pooled_{m.column}"] == res["pooled"][m.key]
+    # every count score is in both conventions' blocks
+    assert set(M.COUNT_SCORES) <= set(res["paper"]) and set(M.COUNT_SCORES) <= set(res["pooled"])

@@ -96,9 +96,13 @@ def test_targets_follow_the_plan(tiny):
     assert "results/dataset/ready/train.npz" in tiny.dataset_targets()
     assert tiny.evaluation_targets()[0] == "results/evaluation/table.csv"
     assert tiny.all_metrics() == [
-        "results/evaluation/unet/metrics.json",
-        "results/evaluation/sepunet/metrics.json",
+        f"results/evaluation/{m}/metrics.json" for m in tiny.config["training"]["models"]
     ]
+    assert tiny.temporal_models() == ["tunet_attn"]
+    assert tiny.temporal_inputs("unet") == {} and tiny.temporal_params("unet") == {}
+    assert tiny.temporal_inputs("tunet_attn")["temporal"] == "results/dataset/ready/temporal.csv"
+    assert tiny.temporal_params("tunet_attn")["k"] == tiny.config["temporal"]["k"]
+    assert tiny.temporal_manifest_input() == ["results/dataset/ready/temporal.json"]
     # the simulated stack's patches read the simulator's truth, one file per pair
     inputs = tiny.patches_input("tiny")
     assert len(inputs["truth_deformation"]) == len(pairs) == len(inputs["labels"])

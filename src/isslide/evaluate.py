@@ -265,7 +265,7 @@ def read_metrics(path: str) -> dict:
 
 # ----------------------------------------------------------------------------- Table I
 
-METRICS = ["F1", "AUC", "Dice", "IoU", "HD"]
+METRICS = [m.column for m in M.METRIC_TABLE]  # Table I's columns (isslide.metrics.METRIC_TABLE)
 
 
 def _get(d: dict, *keys):
@@ -283,16 +283,9 @@ def table_row(name: str, m: dict) -> dict:
         "model": name,
         "n_images": m.get("n_images"),
         "n_valid_pixels": m.get("n_valid_pixels"),
-        "F1": p["f1"],
-        "AUC": m["auc"],
-        "Dice": p["dice"],
-        "IoU": p["iou"],
-        "HD": p["hd"],
+        **{c.column: m[c.key] if c.key == "auc" else p[c.key] for c in M.METRIC_TABLE},
         "threshold": p["threshold"],
-        "pooled_F1": q["f1"],
-        "pooled_Dice": q["dice"],
-        "pooled_IoU": q["iou"],
-        "pooled_HD": q["hd"],
+        **{f"pooled_{c.column}": q[c.key] for c in M.METRIC_TABLE if c.key != "auc"},
         "pooled_threshold": q["threshold"],
         "threshold_chosen_on": _get(m, "thresholds", "chosen_on"),
         "val_images": _get(m, "thresholds", "n_images"),

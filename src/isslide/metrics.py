@@ -45,6 +45,8 @@ null) and the evaluation step refuses such a set before computing anything.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import ndimage
 
@@ -200,16 +202,55 @@ def per_image_counts(probs, labels, valid, thresholds, chunk: int = 64):
     return tp, fp, fn
 
 
+# Scores from a confusion count (tp, fp, fn, both_empty -> score): per image (the paper
+# convention, then averaged over images) or over the pooled counts. One entry per score.
+COUNT_SCORES = {
+    "precision": lambda tp, fp, fn, e: ratio(tp, tp + fp, e),
+    "recall": lambda tp, fp, fn, e: ratio(tp, tp + fn, e),
+    "dice": lambda tp, fp, fn, e: ratio(2 * tp, 2 * tp + fp + fn, e),
+    "iou": lambda tp, fp, fn, e: ratio(tp, tp + fp + fn, e),
+}
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A column of Table I: ``key`` in each convention block of metrics.json (``None`` for
+    AUC, a top-level key), how each convention computes it, and whether higher is better."""
+
+    column: str
+    key: str
+    paper: str
+    pooled: str
+    higher_is_better: bool = True
+
+
+# The metrics of Table I, in its order: evaluate's table, the reference-table check and the
+# docs' metric table are derived from this list (tests/test_metrics.py checks the docs).
+METRIC_TABLE = (
+    Metric("F1", "f1", "2PR/(P+R) from P and R averaged over images", "from pooled P and R"),
+    Metric("AUC", "auc", "ROC AUC over all valid pixels", "(same)"),
+    Metric("Dice", "dice", "per-image Dice averaged", "pooled counts (equals F1)"),
+    Metric("IoU", "iou", "per-image IoU averaged", "pooled counts"),
+    Metric("HD", "hd", "per-image Hausdorff distance averaged (px)", "largest per-image HD",
+           higher_is_better=False),
+)  # fmt: skip
+
+
+def metric_table_markdown() -> str:
+    """The docs' table of METRIC_TABLE (docs/training.md holds it between markers)."""
+    rows = ["| Table I column | metrics.json key | paper convention | pooled | better |",
+            "|---|---|---|---|---|"]  # fmt: skip
+    for m in METRIC_TABLE:
+        better = "higher" if m.higher_is_better else "lower"
+        rows.append(f"| {m.column} | `{m.key}` | {m.paper} | {m.pooled} | {better} |")
+    return "\n".join(rows)
+
+
 def image_scores(tp, fp, fn) -> dict[str, np.ndarray]:
-    """Per-image precision, recall, Dice, IoU from counts (any matching shapes)."""
+    """Every COUNT_SCORES score from counts (any matching shapes)."""
     tp, fp, fn = (np.asarray(a, dtype=np.int64) for a in (tp, fp, fn))
     both_empty = (tp + fp == 0) & (tp + fn == 0)
-    return {
-        "precision": ratio(tp, tp + fp, both_empty),
-        "recall": ratio(tp, tp + fn, both_empty),
-        "dice": ratio(2 * tp, 2 * tp + fp + fn, both_empty),
-        "iou": ratio(tp, tp + fp + fn, both_empty),
-    }
+    return {name: score(tp, fp, fn, both_empty) for name, score in COUNT_SCORES.items()}
 
 
 def per_image_hausdorff(
@@ -229,21 +270,20 @@ def per_image_hausdorff(
 # ----------------------------------------------------------------------------- both conventions
 
 
+def _ordered(threshold: float, sc: dict) -> dict:
+    """threshold, precision, recall, F1 (from P and R), then the other count scores."""
+    p, r = sc["precision"], sc["recall"]
+    rest = {k: v for k, v in sc.items() if k not in ("precision", "recall")}
+    return {"threshold": float(threshold), "precision": p, "recall": r,
+            "f1": float(f1_from(p, r)), **rest}  # fmt: skip
+
+
 def paper_at(probs, labels, valid, threshold: float, hd: str = HAUSDORFF_DEFAULT) -> dict:
     """The paper convention's scores at a given threshold (labels already masked by valid)."""
     tp, fp, fn = per_image_counts(probs, labels, valid, np.array([threshold]))
-    sc = image_scores(tp[:, 0], fp[:, 0], fn[:, 0])
-    mp, mr = float(sc["precision"].mean()), float(sc["recall"].mean())
+    sc = {k: float(v.mean()) for k, v in image_scores(tp[:, 0], fp[:, 0], fn[:, 0]).items()}
     hd = per_image_hausdorff(probs, labels, valid, threshold, hd)
-    return {
-        "threshold": float(threshold),
-        "precision": mp,
-        "recall": mr,
-        "f1": float(f1_from(mp, mr)),
-        "dice": float(sc["dice"].mean()),
-        "iou": float(sc["iou"].mean()),
-        "hd": float(hd.mean()) if hd.size else 0.0,
-    }
+    return {**_ordered(threshold, sc), "hd": float(hd.mean()) if hd.size else 0.0}
 
 
 def pooled_at(probs, labels, valid, threshold: float, hd: str = HAUSDORFF_DEFAULT) -> dict:
@@ -252,15 +292,10 @@ def pooled_at(probs, labels, valid, threshold: float, hd: str = HAUSDORFF_DEFAUL
     ptp = int(((pv >= threshold) & yv).sum())
     pfp = int(((pv >= threshold) & ~yv).sum())
     pfn = int(yv.sum()) - ptp
-    ps = image_scores(ptp, pfp, pfn)
+    sc = {k: float(v) for k, v in image_scores(ptp, pfp, pfn).items()}
     hd = per_image_hausdorff(probs, labels, valid, threshold, hd)
     return {
-        "threshold": float(threshold),
-        "precision": float(ps["precision"]),
-        "recall": float(ps["recall"]),
-        "f1": float(f1_from(ps["precision"], ps["recall"])),
-        "dice": float(ps["dice"]),
-        "iou": float(ps["iou"]),
+        **_ordered(threshold, sc),
         "hd": float(hd.max()) if hd.size else 0.0,
         "tp": ptp,
         "fp": pfp,

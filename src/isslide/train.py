@@ -604,34 +604,52 @@ def _check_stores(
     return out
 
 
-def train_model(
+@dataclass
+class TrainingRun:
+    """What :func:`train_model`'s steps share: the checked stores, settings and paths."""
+
+    name: str
+    cfg: dict
+    ecfg: dict
+    device: torch.device
+    settings: Settings
+    opened: dict
+    steps: int | None
+    n_batches: int
+    fingerprint: str
+    ckpt_dir: str
+    ckpt_path: str
+    monitor_eval: bool
+    val_path: str | None
+
+
+@dataclass
+class TrainingState:
+    """The mutable part of a run: the model, its optimiser, history and best epoch."""
+
+    model: torch.nn.Module
+    opt: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    history: list = field(default_factory=list)
+    best: dict | None = None  # {"epoch", "val_loss", "model"} of the lowest validation loss
+    start: int = 0
+
+
+def setup_training(
     name: str,
     train_path: str,
     model_path: str,
-    history_path: str,
     cfg: dict,
     seed: int,
-    eval_path: str | None = None,
-    checkpoint_root: str | None = None,
-    threads: int | None = None,
-    stop_after: int | None = None,
-    val_path: str | None = None,
-    thresholds_path: str | None = None,
-    eval_cfg: dict | None = None,
-    temporal: dict | None = None,
-) -> dict:
-    """Train ``name`` on the store ``train_path``; write ``model_path``, ``history_path`` and,
-    with a validation store ``val_path``, ``thresholds_path``.
-
-    ``cfg`` is config ``training``, ``eval_cfg`` config ``evaluation`` (its ``motion_only`` and
-    ``n_thresholds`` choose the thresholds as evaluation scores them); ``seed`` the training
-    seed. A multi-temporal model also needs ``temporal`` ({"index": temporal.csv, "stores":
-    {stack: results/dataset/ready/stacks/{stack}.npz}}): its samples are then the targets of
-    ``train_path``'s, ``val_path``'s and ``eval_path``'s splits with their earlier steps. Without ``val_path`` no threshold is chosen (the model file then holds none) and
-    ``select_best`` must be ``last``. ``stop_after`` ends the run after that many epochs in this
-    call without writing the final files (it simulates an interruption, for tests). Returns a
-    summary.
-    """
+    eval_path: str | None,
+    checkpoint_root: str | None,
+    threads: int | None,
+    val_path: str | None,
+    eval_cfg: dict | None,
+    temporal: dict | None,
+) -> TrainingRun:
+    """Check the config and every store (one-line errors, before anything is trained or
+    written) and derive the settings, their fingerprint and the checkpoint paths."""
     cfg = training_config(cfg)
     ecfg = evaluation_config(eval_cfg)
     get_spec(name)  # unknown model: error before anything else
@@ -643,14 +661,9 @@ def train_model(
         log.info("training.amp is on but the device is %s: mixed precision is CUDA only", device)
     if threads:
         torch.set_num_threads(int(threads))
-    # every split is checked before anything is trained or written
     monitor_eval = bool(eval_path) and bool(cfg.get("eval_loss", True))
     opened = _check_stores(
-        {
-            "training": train_path,
-            "validation": val_path,
-            "evaluation": eval_path,
-        },
+        {"training": train_path, "validation": val_path, "evaluation": eval_path},
         cfg["motion_only"],
         bool(ecfg["motion_only"]),
         temporal,
@@ -683,168 +696,260 @@ def train_model(
         os.path.dirname(os.path.abspath(model_path)), "checkpoints"
     )
     ckpt_dir = os.path.join(root, fp)
-    ckpt_path = os.path.join(ckpt_dir, "last.pt")
+    return TrainingRun(
+        name=name,
+        cfg=cfg,
+        ecfg=ecfg,
+        device=device,
+        settings=settings,
+        opened=opened,
+        steps=steps,
+        n_batches=nb,
+        fingerprint=fp,
+        ckpt_dir=ckpt_dir,
+        ckpt_path=os.path.join(ckpt_dir, "last.pt"),
+        monitor_eval=monitor_eval,
+        val_path=val_path,
+    )
 
-    with deterministic(device):
-        torch.manual_seed(derive_seed(settings.seed, 0))  # weight initialisation
-        model = build_model(name, cfg.get("weights"), init=True, steps=steps).to(device)
-        opt = torch.optim.Adam(model.parameters(), lr=settings.lr, betas=settings.betas)
-        scaler = torch.amp.GradScaler("cuda", enabled=settings.amp)
-        history: list[dict] = []
-        best: dict | None = None  # {"epoch", "val_loss", "model"} of the lowest validation loss
-        start = 0
-        if os.path.exists(ckpt_path):
-            ck = load_checkpoint(ckpt_path)
-            if ck.get("fingerprint") != fp:
-                raise IsslideError(f"{ckpt_path}: settings hash differs from its folder; delete it")
-            if ck["epoch"] > settings.epochs:
-                raise IsslideError(
-                    f"{ckpt_path}: this run already reached epoch {ck['epoch']}, beyond the "
-                    f"{settings.epochs} epochs asked; raise the epochs or delete {ckpt_dir}"
-                )
-            model.load_state_dict(ck["model"])
-            opt.load_state_dict(ck["optimizer"])
-            scaler.load_state_dict(ck["scaler"])
-            torch.set_rng_state(ck["rng_cpu"])
-            if device.type == "cuda" and ck.get("rng_cuda"):
-                torch.cuda.set_rng_state_all(ck["rng_cuda"])
-            history = list(ck["history"])
-            best = ck.get("best")
-            start = int(ck["epoch"])
-            log.info("%s: resuming from %s at epoch %d", name, ckpt_path, start)
-        else:
-            os.makedirs(ckpt_dir, exist_ok=True)
-            with open(os.path.join(ckpt_dir, "settings.json"), "w") as fh:
-                json.dump(asdict(settings), fh, indent=1, sort_keys=True)
 
-        on_dev = data_on_device(
-            cfg.get("data_on_device", "auto"), device, StoreTensors.nbytes(store, len(indices))
+def start_or_resume(run: TrainingRun) -> TrainingState:
+    """A fresh model and optimiser (seeded), or the last checkpoint's state when one exists."""
+    settings, device = run.settings, run.device
+    torch.manual_seed(derive_seed(settings.seed, 0))  # weight initialisation
+    model = build_model(run.name, run.cfg.get("weights"), init=True, steps=run.steps).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=settings.lr, betas=settings.betas)
+    scaler = torch.amp.GradScaler("cuda", enabled=settings.amp)
+    state = TrainingState(model, opt, scaler)
+    if not os.path.exists(run.ckpt_path):
+        os.makedirs(run.ckpt_dir, exist_ok=True)
+        with open(os.path.join(run.ckpt_dir, "settings.json"), "w") as fh:
+            json.dump(asdict(settings), fh, indent=1, sort_keys=True)
+        return state
+    ck = load_checkpoint(run.ckpt_path)
+    if ck.get("fingerprint") != run.fingerprint:
+        raise IsslideError(f"{run.ckpt_path}: settings hash differs from its folder; delete it")
+    if ck["epoch"] > settings.epochs:
+        raise IsslideError(
+            f"{run.ckpt_path}: this run already reached epoch {ck['epoch']}, beyond the "
+            f"{settings.epochs} epochs asked; raise the epochs or delete {run.ckpt_dir}"
         )
-        data = StoreTensors(store, indices, device, on_dev)
+    model.load_state_dict(ck["model"])
+    opt.load_state_dict(ck["optimizer"])
+    scaler.load_state_dict(ck["scaler"])
+    torch.set_rng_state(ck["rng_cpu"])
+    if device.type == "cuda" and ck.get("rng_cuda"):
+        torch.cuda.set_rng_state_all(ck["rng_cuda"])
+    state.history = list(ck["history"])
+    state.best = ck.get("best")
+    state.start = int(ck["epoch"])
+    log.info("%s: resuming from %s at epoch %d", run.name, run.ckpt_path, state.start)
+    return state
 
-        def tensors(split):
-            if split not in opened:
-                return None
-            st, idx = opened[split]
-            return StoreTensors(st, idx, device, on_dev)
 
-        val_data = tensors("validation")
-        eval_data = tensors("evaluation") if monitor_eval else None
-        del store
-        log.info(
-            "%s: %d parameters, %d training samples x %d crop(s) of %s px (%d batches of %d), "
-            "%s validation samples, device %s, lr %g (%s), epochs %d, data on device: %s",
-            name, count_parameters(model), data.n, settings.crops_per_sample,
-            settings.crop_size or "whole", nb, settings.batch_size,
-            val_data.n if val_data else "no", device, settings.lr, settings.lr_schedule,
-            settings.epochs, data.on_device,
-        )  # fmt: skip
-        done_here = 0
-        eval_bs = 2 * settings.batch_size
-        for epoch in range(start, settings.epochs):
-            t0 = time.perf_counter()
-            loss, seen, lr = train_epoch(
-                model, data, opt, scaler, settings, epoch, f"{name} {epoch + 1}/{settings.epochs}"
-            )
-            dt = time.perf_counter() - t0
-            vl = mean_loss(model, val_data, eval_bs, settings.amp) if val_data else None
-            ev = mean_loss(model, eval_data, eval_bs, settings.amp) if eval_data else None
-            if vl is not None and (best is None or vl < best["val_loss"]):
-                best = {
-                    "epoch": epoch + 1,
-                    "val_loss": vl,
-                    "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-                }
-            row = {
-                "epoch": epoch + 1,
-                "train_loss": loss,
-                "val_loss": "" if vl is None else vl,
-                "eval_loss": "" if ev is None else ev,
-                "lr": lr,
-                "seconds": round(dt, 4),
-                "samples_per_s": round(seen / dt, 3) if dt > 0 else "",
-            }
-            history.append(row)
-            log.info(
-                "%s epoch %d/%d: train loss %.5f%s%s (%.1f s)",
-                name, epoch + 1, settings.epochs, loss,
-                "" if vl is None else f", val loss {vl:.5f}",
-                "" if ev is None else f", eval loss {ev:.5f}", dt,
-            )  # fmt: skip
-            atomic_torch_save(
-                {
-                    "format": CHECKPOINT_FORMAT,
-                    "fingerprint": fp,
-                    "model_name": name,
-                    "epoch": epoch + 1,
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "scaler": scaler.state_dict(),
-                    "rng_cpu": torch.get_rng_state(),
-                    "rng_cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
-                    "history": history,
-                    "best": best,
-                },
-                ckpt_path,
-            )
-            done_here += 1
-            if stop_after is not None and done_here >= stop_after and epoch + 1 < settings.epochs:
-                return {"interrupted": True, "epoch": epoch + 1, "checkpoint": ckpt_path}
+def split_tensors(run: TrainingRun) -> tuple:
+    """(training, validation or None, evaluation or None) StoreTensors on the run's device."""
+    store, indices = run.opened["training"]
+    on_dev = data_on_device(
+        run.cfg.get("data_on_device", "auto"),
+        run.device,
+        StoreTensors.nbytes(store, len(indices)),
+    )
 
-        kept_epoch = settings.epochs
-        if cfg["select_best"] == "val_loss" and best is not None:
-            model.load_state_dict(best["model"])
-            kept_epoch = int(best["epoch"])
-        thresholds = None
-        if val_data is not None:
-            vstore, vidx = opened["validation"]
-            sel = select_samples(vstore, bool(ecfg["motion_only"]), val_path, "validation")
-            probs = predict_store(model, vstore, device, eval_bs, settings.amp)
-            thresholds = {
-                "format": THRESHOLDS_FORMAT,
-                "model": name,
-                "chosen_on": "validation",
-                "store": val_path,
-                "epoch": kept_epoch,
-                "motion_only": bool(ecfg["motion_only"]),
-                "n_thresholds": int(ecfg["n_thresholds"]),
-                **choose_thresholds(probs, vstore, sel, int(ecfg["n_thresholds"])),
-            }
-            log.info(
-                "%s: thresholds chosen on %d validation images: paper %.4f (F1 %.4f), "
-                "pooled %.4f (F1 %.4f)",
-                name, thresholds["n_images"], thresholds["paper"]["threshold"],
-                thresholds["paper"]["f1"], thresholds["pooled"]["threshold"],
-                thresholds["pooled"]["f1"],
-            )  # fmt: skip
+    def tensors(split):
+        if split not in run.opened:
+            return None
+        st, idx = run.opened[split]
+        return StoreTensors(st, idx, run.device, on_dev)
 
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    evaluation = tensors("evaluation") if run.monitor_eval else None
+    return tensors("training"), tensors("validation"), evaluation
+
+
+def run_epoch(run: TrainingRun, state: TrainingState, epoch: int, data, val_data, eval_data):
+    """One epoch: train, the validation (and evaluation) loss, the best weights, the history
+    row and the resumable checkpoint."""
+    settings, model = run.settings, state.model
+    eval_bs = 2 * settings.batch_size
+    t0 = time.perf_counter()
+    loss, seen, lr = train_epoch(
+        model, data, state.opt, state.scaler, settings, epoch,
+        f"{run.name} {epoch + 1}/{settings.epochs}",
+    )  # fmt: skip
+    dt = time.perf_counter() - t0
+    vl = mean_loss(model, val_data, eval_bs, settings.amp) if val_data else None
+    ev = mean_loss(model, eval_data, eval_bs, settings.amp) if eval_data else None
+    if vl is not None and (state.best is None or vl < state.best["val_loss"]):
+        state.best = {
+            "epoch": epoch + 1,
+            "val_loss": vl,
+            "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        }
+    state.history.append(
+        {
+            "epoch": epoch + 1,
+            "train_loss": loss,
+            "val_loss": "" if vl is None else vl,
+            "eval_loss": "" if ev is None else ev,
+            "lr": lr,
+            "seconds": round(dt, 4),
+            "samples_per_s": round(seen / dt, 3) if dt > 0 else "",
+        }
+    )
+    log.info(
+        "%s epoch %d/%d: train loss %.5f%s%s (%.1f s)",
+        run.name, epoch + 1, settings.epochs, loss,
+        "" if vl is None else f", val loss {vl:.5f}",
+        "" if ev is None else f", eval loss {ev:.5f}", dt,
+    )  # fmt: skip
+    atomic_torch_save(
+        {
+            "format": CHECKPOINT_FORMAT,
+            "fingerprint": run.fingerprint,
+            "model_name": run.name,
+            "epoch": epoch + 1,
+            "model": model.state_dict(),
+            "optimizer": state.opt.state_dict(),
+            "scaler": state.scaler.state_dict(),
+            "rng_cpu": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if run.device.type == "cuda" else [],
+            "history": state.history,
+            "best": state.best,
+        },
+        run.ckpt_path,
+    )
+
+
+def kept_weights_and_thresholds(run: TrainingRun, state: TrainingState) -> tuple[int, dict | None]:
+    """Load the kept epoch's weights (``select_best``) and choose the operating thresholds on
+    the validation store with them. Returns (kept epoch, thresholds or None)."""
+    settings, model = run.settings, state.model
+    kept_epoch = settings.epochs
+    if run.cfg["select_best"] == "val_loss" and state.best is not None:
+        model.load_state_dict(state.best["model"])
+        kept_epoch = int(state.best["epoch"])
+    if "validation" not in run.opened:
+        return kept_epoch, None
+    ecfg = run.ecfg
+    vstore, _ = run.opened["validation"]
+    sel = select_samples(vstore, bool(ecfg["motion_only"]), run.val_path, "validation")
+    probs = predict_store(model, vstore, run.device, 2 * settings.batch_size, settings.amp)
+    thresholds = {
+        "format": THRESHOLDS_FORMAT,
+        "model": run.name,
+        "chosen_on": "validation",
+        "store": run.val_path,
+        "epoch": kept_epoch,
+        "motion_only": bool(ecfg["motion_only"]),
+        "n_thresholds": int(ecfg["n_thresholds"]),
+        **choose_thresholds(probs, vstore, sel, int(ecfg["n_thresholds"])),
+    }
+    log.info(
+        "%s: thresholds chosen on %d validation images: paper %.4f (F1 %.4f), "
+        "pooled %.4f (F1 %.4f)",
+        run.name, thresholds["n_images"], thresholds["paper"]["threshold"],
+        thresholds["paper"]["f1"], thresholds["pooled"]["threshold"],
+        thresholds["pooled"]["f1"],
+    )  # fmt: skip
+    return kept_epoch, thresholds
+
+
+def write_trained(
+    run: TrainingRun,
+    state: TrainingState,
+    kept_epoch: int,
+    thresholds: dict | None,
+    model_path: str,
+    history_path: str,
+    thresholds_path: str | None,
+) -> None:
+    """The final files: thresholds.json, model.pt (weights, settings, thresholds), history."""
+    weights = {k: v.detach().cpu() for k, v in state.model.state_dict().items()}
     if thresholds is not None and thresholds_path:
         atomic_write_bytes(thresholds_path, (json.dumps(thresholds, indent=2) + "\n").encode())
     atomic_torch_save(
         {
             "format": MODEL_FORMAT,
-            "model_name": name,
-            "epochs": settings.epochs,
+            "model_name": run.name,
+            "epochs": run.settings.epochs,
             "epoch": kept_epoch,
-            "select_best": cfg["select_best"],
-            "fingerprint": fp,
-            "settings": json.dumps(asdict(settings), sort_keys=True),
-            "n_parameters": count_parameters(model),
-            "steps": steps or 1,
+            "select_best": run.cfg["select_best"],
+            "fingerprint": run.fingerprint,
+            "settings": json.dumps(asdict(run.settings), sort_keys=True),
+            "n_parameters": count_parameters(state.model),
+            "steps": run.steps or 1,
             "thresholds": json.dumps(thresholds) if thresholds is not None else "",
-            "state_dict": state,
+            "state_dict": weights,
         },
         model_path,
     )
-    write_history(history, history_path)
+    write_history(state.history, history_path)
+
+
+def train_model(
+    name: str,
+    train_path: str,
+    model_path: str,
+    history_path: str,
+    cfg: dict,
+    seed: int,
+    eval_path: str | None = None,
+    checkpoint_root: str | None = None,
+    threads: int | None = None,
+    stop_after: int | None = None,
+    val_path: str | None = None,
+    thresholds_path: str | None = None,
+    eval_cfg: dict | None = None,
+    temporal: dict | None = None,
+) -> dict:
+    """Train ``name`` on the store ``train_path``; write ``model_path``, ``history_path`` and,
+    with a validation store ``val_path``, ``thresholds_path``.
+
+    ``cfg`` is config ``training``, ``eval_cfg`` config ``evaluation`` (its ``motion_only`` and
+    ``n_thresholds`` choose the thresholds as evaluation scores them); ``seed`` the training
+    seed. A multi-temporal model also needs ``temporal`` ({"index": temporal.csv, "stores":
+    {stack: results/dataset/ready/stacks/{stack}.npz}}): its samples are then the targets of
+    ``train_path``'s, ``val_path``'s and ``eval_path``'s splits with their earlier steps.
+    Without ``val_path`` no threshold is chosen (the model file then holds none) and
+    ``select_best`` must be ``last``. ``stop_after`` ends the run after that many epochs in this
+    call without writing the final files (it simulates an interruption, for tests). Returns a
+    summary.
+
+    The steps, in order (each a function of this module): :func:`setup_training` (checks,
+    settings, checkpoint paths), :func:`start_or_resume`, :func:`split_tensors`,
+    :func:`run_epoch` per epoch, :func:`kept_weights_and_thresholds`, :func:`write_trained`.
+    """
+    run = setup_training(
+        name, train_path, model_path, cfg, seed, eval_path, checkpoint_root, threads,
+        val_path, eval_cfg, temporal,
+    )  # fmt: skip
+    settings = run.settings
+    with deterministic(run.device):
+        state = start_or_resume(run)
+        data, val_data, eval_data = split_tensors(run)
+        log.info(
+            "%s: %d parameters, %d training samples x %d crop(s) of %s px (%d batches of %d), "
+            "%s validation samples, device %s, lr %g (%s), epochs %d, data on device: %s",
+            name, count_parameters(state.model), data.n, settings.crops_per_sample,
+            settings.crop_size or "whole", run.n_batches, settings.batch_size,
+            val_data.n if val_data else "no", run.device, settings.lr, settings.lr_schedule,
+            settings.epochs, data.on_device,
+        )  # fmt: skip
+        done_here = 0
+        for epoch in range(state.start, settings.epochs):
+            run_epoch(run, state, epoch, data, val_data, eval_data)
+            done_here += 1
+            if stop_after is not None and done_here >= stop_after and epoch + 1 < settings.epochs:
+                return {"interrupted": True, "epoch": epoch + 1, "checkpoint": run.ckpt_path}
+        kept_epoch, thresholds = kept_weights_and_thresholds(run, state)
+    write_trained(run, state, kept_epoch, thresholds, model_path, history_path, thresholds_path)
     return {
         "interrupted": False,
         "epoch": settings.epochs,
         "kept_epoch": kept_epoch,
-        "checkpoint": ckpt_path,
+        "checkpoint": run.ckpt_path,
         "n_train": data.n,
-        "device": str(device),
+        "device": str(run.device),
         "thresholds": thresholds,
     }
 
