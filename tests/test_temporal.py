@@ -197,13 +197,17 @@ def test_split_guarantee_steps_stay_on_the_side_of_their_target():
             r"temporal\.k: 4 .* 12-day .* at most 3 consecutive .* lower temporal\.k to 3",
         ),
         (6, [6, 12], r"temporal\.k: 6 .* 6-day .* at most 4 consecutive .* lower temporal\.k to 4"),
-        (2, [6, 18], r"temporal\.k: stack demo has no 18-day interferogram"),
     ],
 )
 def test_k_beyond_the_stack_is_one_line_naming_the_key(k, delays, match):
     with pytest.raises(IsslideError, match=match) as exc:
         temporal_index(make_index(), k=k, delays=delays)
     assert "\n" not in str(exc.value)
+
+
+def test_a_delay_without_any_pair_builds_no_target_and_is_no_error():
+    """The plan already notes a delay that gives no pair (issue 15, item 10): no temporal error."""
+    check_temporal(make_index(), 2, "consecutive", [6, 18], 6)
 
 
 def test_gap_breaks_the_consecutive_run():

@@ -89,6 +89,8 @@ def check_temporal(index: pd.DataFrame, k: int, mode: str, delays, revisit_days:
                         f"no {d}-day interferogram; remove {d} from delays or use consecutive"
                     )
                 continue
+            if not days:  # a delay that gives no pair (the plan notes it): no target to build
+                continue
             run = best = 0
             for i, day in enumerate(days):
                 run = run + 1 if i and day - days[i - 1] == revisit_days else 1
@@ -98,9 +100,6 @@ def check_temporal(index: pd.DataFrame, k: int, mode: str, delays, revisit_days:
                     f"temporal.k: {k} interferograms per sample, but the {d}-day interferograms "
                     f"of stack {stack} give at most {best} consecutive ones ({len(days)} in all); "
                     f"lower temporal.k to {best} or add dates (dates.end)"
-                    if best
-                    else f"temporal.k: stack {stack} has no {d}-day interferogram to build "
-                    f"samples from; remove {d} from delays or add dates (dates.end)"
                 )
 
 
@@ -226,7 +225,7 @@ def write_temporal_index(
     index_path: str, out_csv: str, out_json: str, cfg: dict, delays, revisit_days: int
 ) -> dict:
     """``temporal.csv`` and its summary ``temporal.json`` from ``index.csv`` (config ``temporal``)."""
-    from .io import write_csv, write_json
+    from ..files import write_csv, write_json
 
     index = pd.read_csv(index_path, dtype={"reference": str, "secondary": str, "zone": str})
     frame, summary = temporal_index(
