@@ -152,3 +152,31 @@ def test_schema_is_the_one_source_of_defaults():
     assert schema_default("delays") == [6, 12, 18]
     snap = fill_section("snap", {"recipe": "isslide"})
     assert snap["recipe"] == "isslide" and snap["dem"]["name"] == "SRTM 1Sec HGT"
+
+
+def test_a_new_backend_is_one_registry_entry_for_the_planning_checks(monkeypatch, tmp_path):
+    """Which stack sources a backend accepts and which of its files must exist come from its
+    registry entry alone (no backend named in isslide.preflight)."""
+    import dataclasses
+
+    from isslide import insar, preflight
+    from isslide.config import fill_defaults
+    from isslide.errors import IsslideError
+
+    seen = []
+    other = dataclasses.replace(
+        insar.BACKENDS["snap"],
+        name="other",
+        processes="Sentinel-1 products",
+        files_check=lambda config, base: seen.append(base),
+    )
+    monkeypatch.setitem(insar.BACKENDS, "other", other)
+    cfg = fill_defaults({"backend": "snap", "stacks": {"s": {"source": "products"}}})
+    cfg["backend"] = "other"
+    preflight.check_files(cfg, str(tmp_path))
+    assert seen == [str(tmp_path)]
+    cfg["stacks"]["s"]["source"] = "simulated"
+    cfg["simulation"]["dem"] = None  # procedural relief: no DEM file to check
+    with pytest.raises(IsslideError, match="backend: other processes Sentinel-1 products, but "
+                       "stack s has source simulated; set backend: embedded"):  # fmt: skip
+        preflight.check_files(cfg, str(tmp_path))

@@ -35,6 +35,7 @@ import os
 from .errors import IsslideError
 from .geometry import EARTH_RADIUS
 from .inputs import check_annotation_layer, variant_hint
+from .insar import BACKENDS, SOURCE_WORDS, get_backend
 from .models import get_spec
 from .plan import StackPlan, annotation_path, fmt, plan_stacks
 
@@ -277,39 +278,19 @@ def check_files(config: dict, base: str) -> None:
             f"annotations.extension: {ext}, but the simulated stack(s) {', '.join(simulated)} "
             "make shapefiles; set annotations.extension: shp (or give those stacks real products)"
         )
-    if config["backend"] == "snap" and simulated:
+    backend = get_backend(config["backend"])
+    for name, stack in config["stacks"].items():
+        source = stack["source"]
+        if source in (backend.source, "interferograms"):  # interferograms skip the InSAR steps
+            continue
+        fit = [b.name for b in BACKENDS.values() if b.source == source]
         raise IsslideError(
-            f"backend: snap processes Sentinel-1 products, but stack {simulated[0]} is simulated; "
-            "set backend: embedded for simulated stacks, or give the stack source: products"
+            f"backend: {backend.name} processes {backend.processes}, but stack {name} has source "
+            f"{source}; set backend: {fit[0] if fit else '?'} for {SOURCE_WORDS.get(source, source)}, "
+            f"or give the stack source: {backend.source}"
         )
-    if config["backend"] != "snap":
-        real = [n for n, s in config["stacks"].items() if s["source"] == "products"]
-        if real:
-            raise IsslideError(
-                f"backend: embedded processes simulated stacks only, but stack {real[0]} has "
-                "source products; set backend: snap for Sentinel-1 products, or source: simulated"
-            )
-        return
-    snap = config["snap"]
-    external = snap["dem"]["external_file"]
-    if external and not _exists(external, base):
-        raise IsslideError(
-            f"snap.dem.external_file: {external} not found; give the GeoTIFF DEM covering the "
-            "stack, or set it to null (SRTM 1Sec HGT, downloaded by SNAP)"
-        )
-    if external and snap["dem"]["name"] != "External DEM":
-        raise IsslideError(
-            f"snap.dem.name: '{snap['dem']['name']}' with snap.dem.external_file set; set "
-            "snap.dem.name: External DEM to use the file, or external_file: null"
-        )
-    orbits = snap["orbit"]["directory"]
-    if orbits and not os.path.isdir(
-        orbits if os.path.isabs(orbits) else os.path.join(base, orbits)
-    ):
-        raise IsslideError(
-            f"snap.orbit.directory: {orbits} is not a folder; give the folder of the orbit files "
-            "({directory}/S1A/2018/07/*.EOF) or set it to null"
-        )
+    if backend.files_check:
+        backend.files_check(config, base)
 
 
 # --- annotation files ----------------------------------------------------------------------

@@ -37,7 +37,9 @@ class Backend:
     (beside ``insar``), passed to its steps; ``source`` the stack source it processes;
     ``acquisition_inputs(config, plan, stack, date)`` and ``dem_inputs(config, stack)`` the
     inputs of ``calibrate`` and of the steps that read a DEM; ``steps(config)`` the steps it
-    runs; ``planning_check(config)`` what it checks once before any job (or None).
+    runs; ``planning_check(config)`` what it checks once before any job (or None);
+    ``processes`` what it processes, in words (for the messages); ``files_check(config, base)``
+    the files of its own config section that must exist before any job (or None).
     """
 
     name: str
@@ -51,6 +53,8 @@ class Backend:
     dem_inputs: Callable[[dict, str], dict]
     steps: Callable[[dict], tuple[str, ...]] = lambda config: STEPS
     planning_check: Callable[[dict], object] | None = None
+    processes: str = ""
+    files_check: Callable[[dict, str], None] | None = None
 
 
 def _embedded_acquisition(config, plan, stack, date):
@@ -89,6 +93,35 @@ def _snap_planning_check(config):
 
 
 # To add a backend: one entry here (and its module with STEP_FUNCTIONS); README "Extending".
+def _snap_files_check(config: dict, base: str) -> None:
+    """The files snap.dem and snap.orbit name exist (before any job)."""
+    import os
+
+    from ..errors import IsslideError
+
+    def where(path):
+        return path if os.path.isabs(path) else os.path.join(base, path)
+
+    snap = config["snap"]
+    external = snap["dem"]["external_file"]
+    if external and not os.path.exists(where(external)):
+        raise IsslideError(
+            f"snap.dem.external_file: {external} not found; give the GeoTIFF DEM covering the "
+            "stack, or set it to null (SRTM 1Sec HGT, downloaded by SNAP)"
+        )
+    if external and snap["dem"]["name"] != "External DEM":
+        raise IsslideError(
+            f"snap.dem.name: '{snap['dem']['name']}' with snap.dem.external_file set; set "
+            "snap.dem.name: External DEM to use the file, or external_file: null"
+        )
+    orbits = snap["orbit"]["directory"]
+    if orbits and not os.path.isdir(where(orbits)):
+        raise IsslideError(
+            f"snap.orbit.directory: {orbits} is not a folder; give the folder of the orbit files "
+            "({directory}/S1A/2018/07/*.EOF) or set it to null"
+        )
+
+
 BACKENDS = {
     "embedded": Backend(
         name="embedded",
@@ -100,6 +133,7 @@ BACKENDS = {
         source="simulated",
         acquisition_inputs=_embedded_acquisition,
         dem_inputs=_embedded_dem,
+        processes="simulated stacks only",
     ),
     "snap": Backend(
         name="snap",
@@ -113,8 +147,13 @@ BACKENDS = {
         dem_inputs=_snap_dem,
         steps=_snap_steps,
         planning_check=_snap_planning_check,
+        processes="Sentinel-1 products",
+        files_check=_snap_files_check,
     ),
 }
+
+# what each stack source is, in words (for the messages); "interferograms" needs no backend
+SOURCE_WORDS = {"simulated": "simulated stacks", "products": "Sentinel-1 products"}
 
 
 def get_backend(name: str) -> Backend:
