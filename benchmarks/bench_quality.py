@@ -40,12 +40,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from isslide.files import copy_checkout
 from isslide.simulate.decoys import KINDS as DECOY_KINDS
 
 REPO = Path(__file__).resolve().parents[1]
 SHALLOW = ("unet", "resunet", "sepunet")
 TEMPORAL = ("tunet_early", "tunet_attn")  # multi-temporal (isslide.models.temporal)
-SKIP = ("results/", "resources/synthetic/", "logs/", ".snakemake/", ".git/")
 # the figures of the markdown table: (label, path in metrics.json)
 HEADLINE = [
     ("AUC", "auc"),
@@ -66,23 +66,6 @@ HEADLINE = [
     ),
     ("eval images", "n_images"),
 ]
-
-
-def copy_repo(dest: Path) -> Path:
-    listing = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
-        cwd=REPO,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    for f in filter(None, listing.split("\0")):
-        if f.startswith(SKIP) or (f.startswith("benchmarks/") and f.count("/") > 1):
-            continue
-        src = REPO / f
-        if src.is_file():
-            (dest / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / f)
-    return dest
 
 
 def flatten(obj, prefix="") -> dict[str, float]:
@@ -134,7 +117,7 @@ def rule_cpu_seconds(work: Path) -> dict[str, float]:
 
 def run_seed(seed: int, args) -> dict:
     base = Path(tempfile.mkdtemp(prefix=f"isslide-quality-{seed}-", dir=args.workdir))
-    work = copy_repo(base / "repo")
+    work = copy_checkout(REPO, base / "repo")
     cmd = [sys.executable, "-m", "snakemake", "--cores", str(args.cores)]
     if args.configfile:
         cmd += ["--configfile", args.configfile]

@@ -43,9 +43,12 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))  # this checkout's library, as the run below uses
+
+from isslide.files import copy_checkout  # noqa: E402
+
 WALL_CLOCK = {"seconds", "samples_per_s", "mpx_per_s"}
 ROOTS = ("results", "resources/synthetic")
-_SKIP = ("results/", "resources/synthetic/", "logs/", ".snakemake/", ".git/")
 
 
 _RUN = {"root": ""}  # the run folder being hashed
@@ -159,27 +162,11 @@ def hash_dir(work: Path) -> dict[str, str]:
     return out
 
 
-def copy_repo(dest: Path) -> None:
-    listing = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
-        cwd=REPO,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    for f in filter(None, listing.split("\0")):
-        if f.startswith(_SKIP) or (f.startswith("benchmarks/") and f.count("/") > 1):
-            continue
-        src = REPO / f
-        if src.is_file():
-            (dest / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / f)
-
-
 def run(config: str, work: Path, cores: int) -> None:
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    copy_repo(work)
+    copy_checkout(REPO, work)
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
     cmd = [sys.executable, "-m", "snakemake", "--cores", str(cores), "--configfile", config]
     proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -348,3 +349,29 @@ def write_shapefile(path, frame) -> None:
             os.replace(target.with_suffix(ext), str(stem) + ext)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+# Outputs of earlier runs never travel with a copy of a checkout (ignored by git anyway, but a
+# developer's tree may hold them as untracked files); nor do benchmark records.
+CHECKOUT_SKIP = ("results/", "resources/synthetic/", "logs/", ".snakemake/", ".git/")
+
+
+def copy_checkout(repo: str | Path, dest: str | Path) -> Path:
+    """A clean copy of a git checkout (tracked and untracked-not-ignored files, as a fresh
+    clone would hold them plus the uncommitted work), without earlier outputs. For tests and
+    benchmarks that run the workflow where it cannot touch the checkout."""
+    repo, dest = Path(repo), Path(dest)
+    listing = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+        cwd=repo,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for f in filter(None, listing.split("\0")):
+        if f.startswith(CHECKOUT_SKIP) or (f.startswith("benchmarks/") and f.count("/") > 1):
+            continue
+        src = repo / f
+        if src.is_file():
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / f)
+    return dest

@@ -35,29 +35,18 @@ import os
 from .errors import IsslideError
 from .geometry import EARTH_RADIUS
 from .inputs import check_annotation_layer, variant_hint
-from .insar import BACKENDS, SOURCE_WORDS, get_backend
+from .insar import BACKENDS, SOURCE_WORDS, STEPS, get_backend
 from .models import get_spec
 from .plan import StackPlan, annotation_path, fmt, plan_stacks
 
-INSAR_RULES = {
-    "calibrate",
-    "apply_orbit",
-    "coregister",
-    "interferogram",
-    "remove_topographic_phase",
-    "goldstein",
-    "multilook",
-    "terrain_correct",
-    "simulate_scene",
-    "simulate_acquisition",
-    "simulate_annotations",
-}
+INSAR_RULES = {*STEPS, "simulate_scene", "simulate_acquisition", "simulate_annotations"}
 DATASET_RULES = {
     "rasterize_labels",
     "patch_centres",
     "extract_patches",
     "isslide_layout",
     "assemble_dataset",
+    "temporal_index",
     "raw_dataset",
     "dataset_manifest",
 }
